@@ -1,0 +1,3 @@
+module github.com/hotzfs/hotzfs
+
+go 1.24.0
