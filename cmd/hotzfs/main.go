@@ -1,3 +1,93 @@
+// Command hotzfs makes hot backups of libvirt guests on ZFS and replicates them to a receiver.
+//
+// One binary is the sender (backup, daemon), the receiver (serve) and the restore tool (restore, failover).
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, one table for every command. check uses its own monitoring codes (0/1/2/3), documented there.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the operation failed
+	exitUsage    = 2 // bad arguments or configuration
+	exitPartial  = 3 // some jobs or datasets failed, others succeeded
+	exitLocked   = 4 // another hotzfs run holds the job's lock
+	exitCanceled = 130
+)
+
+const exitCodesHelp = `Exit codes:
+  0    success
+  1    the operation failed
+  2    bad arguments or configuration
+  3    partial failure: some jobs or datasets failed
+  4    another hotzfs run holds the lock
+  130  interrupted`
+
+// usageError marks errors caused by the user's input; main exits with exitUsage for them.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitError carries a specific exit code, e.g. from check.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	err := root.ExecuteContext(ctx)
+	os.Exit(exitCode(ctx, err))
+}
+
+func exitCode(ctx context.Context, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(os.Stderr, "hotzfs:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "hotzfs:", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case ctx.Err() != nil:
+		return exitCanceled
+	}
+	return exitFailure
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hotzfs",
+		Short:         "Hot backup and replication of libvirt guests on ZFS",
+		Long:          "hotzfs freezes libvirt guests through the qemu-guest-agent, takes one atomic ZFS snapshot of all their\ndisks, thaws them at once, and streams incremental zfs send diffs, zstd-compressed, to a receiver.\n\n" + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newVersionCmd())
+	return root
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# all.sh — the whole hotzfs test suite, as `make test` and CI run it.
+#
+# Usage: test/all.sh [unit|zfs|guest]...      (default: all three tiers)
+#
+# Tiers: unit (go vet + go test on the host; tests that need real systems skip here and say where they run),
+# zfs (real OpenZFS 2.1 and 2.3 in the test VM: test/zfs-suite.sh), guest (libvirt with a real guest running
+# qemu-guest-agent: test/guest/run-tests.sh). Each tier installs what it needs. The last line is the total:
+# "tests: N passed, N failed, N skipped". Exits non-zero if any tier failed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+tiers=("$@")
+((${#tiers[@]})) || tiers=(unit zfs guest)
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/hotzfs-tests.XXXXXX")
+status=0
+passed=0 failed=0 skipped=0
+
+log() { printf '\n%s ==== %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+count() { # count FILE — add go test -v results in FILE to the totals
+	passed=$((passed + $(grep -cE '^\s*--- PASS' "$1" || true)))
+	failed=$((failed + $(grep -cE '^\s*--- FAIL' "$1" || true)))
+	skipped=$((skipped + $(grep -cE '^\s*--- SKIP' "$1" || true)))
+}
+
+tier_unit() {
+	log "unit: go vet ./..."
+	go vet ./... || return 1
+	log "unit: go test ./... (real-system tests skip here; they run in the zfs and guest tiers)"
+	local rc=0
+	go test -count=1 -v ./... >"$logdir/unit.log" 2>&1 || rc=$?
+	grep -E '^(ok|FAIL|PASS|panic:|--- FAIL|--- SKIP|\s+--- FAIL|\s+\S+_test\.go:[0-9]+:)' "$logdir/unit.log"
+	count "$logdir/unit.log"
+	return $rc
+}
+
+tier_zfs() {
+	log "zfs: real OpenZFS 2.1 and 2.3 in the test VM"
+	local rc=0
+	test/zfs-suite.sh all 2>&1 | tee "$logdir/zfs.log" || rc=$?
+	count "$logdir/zfs.log"
+	return $rc
+}
+
+tier_guest() {
+	log "guest: libvirt + a real guest with qemu-guest-agent"
+	if [[ ! -x test/guest/run-tests.sh ]]; then
+		echo "test/guest/run-tests.sh is missing"
+		return 1
+	fi
+	local rc=0
+	test/guest/run-tests.sh 2>&1 | tee "$logdir/guest.log" || rc=$?
+	count "$logdir/guest.log"
+	return $rc
+}
+
+for t in "${tiers[@]}"; do
+	case $t in
+	unit | zfs | guest) ;;
+	*)
+		echo "unknown tier $t (use unit, zfs, guest)" >&2
+		exit 2
+		;;
+	esac
+	start=$SECONDS
+	if "tier_$t"; then
+		log "$t: PASSED in $((SECONDS - start)) s"
+	else
+		log "$t: FAILED in $((SECONDS - start)) s"
+		status=1
+	fi
+done
+rm -rf "$logdir"
+echo
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status
