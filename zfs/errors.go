@@ -11,6 +11,7 @@ var (
 	ErrDatasetNotFound     = errors.New("dataset does not exist")
 	ErrExists              = errors.New("dataset already exists")
 	ErrBusy                = errors.New("dataset is busy")
+	ErrHeld                = errors.New("snapshot is held")
 	ErrNoSpace             = errors.New("out of space")
 	ErrDestinationExists   = errors.New("receive destination exists")
 	ErrDestinationModified = errors.New("receive destination modified since its most recent snapshot")
@@ -70,6 +71,7 @@ var stderrKinds = []struct {
 	{"no such dataset", ErrDatasetNotFound},
 	{"dataset already exists", ErrExists},
 	{"tag already exists", ErrExists},
+	{"being held", ErrHeld},
 	{"dataset is busy", ErrBusy},
 	{"pool or dataset is busy", ErrBusy},
 	{"has children", ErrBusy},

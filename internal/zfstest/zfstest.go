@@ -78,9 +78,13 @@ func Run(t testing.TB, name string, args ...string) string {
 	return string(out)
 }
 
-// Mountpoint returns where a filesystem is mounted.
+// Mountpoint mounts a filesystem if it is not mounted (a receive with -u leaves it unmounted) and returns
+// where it is mounted.
 func Mountpoint(t testing.TB, dataset string) string {
 	t.Helper()
+	if strings.TrimSpace(Run(t, "zfs", "get", "-H", "-o", "value", "mounted", dataset)) != "yes" {
+		Run(t, "zfs", "mount", dataset)
+	}
 	return strings.TrimSpace(Run(t, "zfs", "get", "-H", "-o", "value", "mountpoint", dataset))
 }
 

@@ -1,0 +1,117 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"slices"
+)
+
+// CheckFiles checks that every file the config names (TLS certificates and keys, ssh identities) is a
+// readable file, and returns every problem, joined, at the position of the setting.
+func (s *Sender) CheckFiles() error {
+	p := &problems{src: s.src}
+	for _, name := range sortedKeys(s.Targets) {
+		t := s.Targets[name]
+		who := fmt.Sprintf("target %q", name)
+		for _, f := range []struct{ key, path string }{
+			{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}, {"identity", t.Identity},
+		} {
+			checkFile(p, "targets."+name+"."+f.key, who+": "+f.key, f.path)
+		}
+	}
+	return p.err()
+}
+
+// CheckFiles checks that the TLS files are readable files, and returns every problem, joined.
+func (r *Receiver) CheckFiles() error {
+	p := &problems{src: r.src}
+	for _, f := range []struct{ key, path string }{{"ca", r.TLS.CA}, {"cert", r.TLS.Cert}, {"key", r.TLS.Key}} {
+		checkFile(p, "tls."+f.key, "tls."+f.key, f.path)
+	}
+	return p.err()
+}
+
+// checkFile reports a set path that is not a readable regular file.
+func checkFile(p *problems, path, what, file string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		hint := ""
+		if errors.Is(err, fs.ErrNotExist) {
+			hint = " — fix the path, or create the file (hotzfs certs makes TLS certificates)"
+		}
+		p.add(path, "%s: %v%s", what, err, hint)
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		p.add(path, "%s: %s is not a regular file", what, file)
+	}
+}
+
+// FileKind is which of hotzfs's two config files a file is.
+type FileKind string
+
+const (
+	KindSender   FileKind = "sender"   // hotzfs.yaml: jobs and targets
+	KindReceiver FileKind = "receiver" // receiver.yaml: root and clients
+)
+
+// Kind tells a sender config from a receiver config by the top-level keys only one of them has. It does
+// not validate the file.
+func Kind(path string) (FileKind, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read config: %w", err)
+	}
+	src, err := parseSource(path, data)
+	if err != nil {
+		return "", err
+	}
+	_, senderKeys := yamlFields(reflect.TypeFor[Sender]())
+	_, receiverKeys := yamlFields(reflect.TypeFor[Receiver]())
+	var sender, receiver bool
+	for _, mv := range src.body.Values {
+		key := keyText(mv)
+		inSender, inReceiver := slices.Contains(senderKeys, key), slices.Contains(receiverKeys, key)
+		sender = sender || inSender && !inReceiver
+		receiver = receiver || inReceiver && !inSender
+	}
+	switch {
+	case sender && !receiver:
+		return KindSender, nil
+	case receiver && !sender:
+		return KindReceiver, nil
+	case sender && receiver:
+		return "", &Error{File: path, Pos: src.nodes[""], Msg: "the file mixes sender keys (jobs, targets) " +
+			"and receiver keys (root, clients); a sender and a receiver each have their own file"}
+	}
+	return "", &Error{File: path, Pos: src.nodes[""], Msg: "cannot tell whether this is a sender config " +
+		"(with jobs: and targets:) or a receiver config (with root: and clients:)"}
+}
+
+// Check loads the config at path, whichever kind it is, validates it and checks the files it names: what
+// `hotzfs config check FILE` does. It returns the kind and every problem found.
+func Check(path string) (FileKind, error) {
+	kind, err := Kind(path)
+	if err != nil {
+		return "", err
+	}
+	if kind == KindSender {
+		s, err := LoadSender(path)
+		if err != nil {
+			return kind, err
+		}
+		return kind, s.CheckFiles()
+	}
+	r, err := LoadReceiver(path)
+	if err != nil {
+		return kind, err
+	}
+	return kind, r.CheckFiles()
+}
