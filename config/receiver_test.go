@@ -90,7 +90,7 @@ func TestReceiverValidation(t *testing.T) {
 		{"bad stall timeout", "root: tank/backup\nclients: {web01: {}}\nstall_timeout: soon\n",
 			problem{"3:16", `stall_timeout "soon": expected a number at "soon"`}},
 		{"retention grid", "root: tank/backup\nclients: {web01: {}}\nretention:\n  grid: 1h\n",
-			problem{"4:9", `retention.grid: segment 1 "1h": expected COUNTxLENGTH`}},
+			problem{"4:9", `retention.grid: grid segment 1 "1h" (column 1): want COUNTxLENGTH`}},
 		{"sender key in a receiver", "root: tank/backup\nclients: {web01: {}}\njobs: []\n",
 			problem{"3:1", `unknown key "jobs" at the top level`}},
 	}

@@ -1,8 +1,8 @@
 package config
 
 import (
-	"fmt"
-	"strconv"
+	"github.com/hotzfs/hotzfs/retention"
+
 	"strings"
 	"time"
 )
@@ -60,7 +60,7 @@ func (r Rules) validate(p *problems, path, who string) {
 		}
 	}
 	if strings.TrimSpace(r.Grid) != "" {
-		if err := checkGrid(r.Grid); err != nil {
+		if _, err := retention.ParseGrid(r.Grid); err != nil {
 			p.add(join(path, "grid"), "%s.grid: %v", who, err)
 		}
 	}
@@ -72,49 +72,23 @@ func (r Rules) validate(p *problems, path, who string) {
 	}
 }
 
-// checkGrid checks the syntax of a zrepl retention grid: segments "COUNTxLENGTH" or
-// "COUNTxLENGTH(keep=N|all)" joined by '|', spaces allowed around the parts.
-func checkGrid(grid string) error {
-	for i, part := range strings.Split(grid, "|") {
-		if err := checkGridSegment(strings.Join(strings.Fields(part), "")); err != nil {
-			return fmt.Errorf("segment %d %q: %w (a grid looks like \"1x1h(keep=all) | 24x1h | 14x1d\")",
-				i+1, strings.TrimSpace(part), err)
+// Policy turns the configured rules into a retention policy, starting from base (retention.SourceDefaults()
+// on the sending side, so snapshots not yet replicated stay protected). An empty timezone means local time.
+func (r Rules) Policy(base retention.Policy) (retention.Policy, error) {
+	p := base
+	p.KeepLast, p.KeepWithin = r.KeepLast, time.Duration(r.KeepWithin)
+	p.Hourly, p.Daily, p.Weekly, p.Monthly, p.Yearly = r.Hourly, r.Daily, r.Weekly, r.Monthly, r.Yearly
+	if strings.TrimSpace(r.Grid) != "" {
+		g, err := retention.ParseGrid(r.Grid)
+		if err != nil {
+			return p, err
 		}
+		p.Grid = g
 	}
-	return nil
-}
-
-func checkGridSegment(seg string) error {
-	if seg == "" {
-		return fmt.Errorf("empty (two '|' in a row, or one at an end?)")
-	}
-	body, keep, hasKeep := strings.Cut(seg, "(")
-	if hasKeep {
-		inner, ok := strings.CutSuffix(keep, ")")
-		if !ok {
-			return fmt.Errorf("missing ')' after (keep=")
-		}
-		v, ok := strings.CutPrefix(inner, "keep=")
-		if n, err := strconv.Atoi(v); !ok || (v != "all" && (err != nil || n < 1)) {
-			return fmt.Errorf("(%s) must be (keep=N) with N ≥ 1, or (keep=all)", inner)
-		}
-	}
-	count, length, ok := strings.Cut(body, "x")
-	if !ok {
-		return fmt.Errorf("expected COUNTxLENGTH, like 24x1h")
-	}
-	if n, err := strconv.Atoi(count); err != nil || n < 1 {
-		return fmt.Errorf("count %q must be a whole number ≥ 1", count)
-	}
-	if length == "" {
-		return fmt.Errorf("missing the bucket length after x, like 24x1h")
-	}
-	d, err := ParseDuration(length)
+	loc, err := r.Location()
 	if err != nil {
-		return err
+		return p, err
 	}
-	if d <= 0 {
-		return fmt.Errorf("bucket length %q must be more than 0", length)
-	}
-	return nil
+	p.Location = loc
+	return p, p.Validate()
 }

@@ -172,10 +172,10 @@ func TestSenderValidation(t *testing.T) {
 			problem{"9:16", `job "g": retention.target.daily is -3; a count must be 0 or more`}},
 		{"bad grid", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
 			"    retention: {source: {grid: '24x1h | 14x'}}\n",
-			problem{"7:32", `job "g": retention.source.grid: segment 2 "14x": missing the bucket length after x`}},
+			problem{"7:32", `job "g": retention.source.grid: grid segment 2 "14x" (column 9): missing the bucket length after "x"`}},
 		{"bad keep in grid", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
 			"    retention: {source: {grid: '1x1h(keep=none)'}}\n",
-			problem{"7:32", `(keep=none) must be (keep=N) with N ≥ 1, or (keep=all)`}},
+			problem{"7:32", `keep=none: want a positive whole number or all`}},
 		{"bad keep_within", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
 			"    retention: {target: {keep_within: 2 days}}\n",
 			problem{"7:39", `job "g": retention.target.keep_within "2 days": no spaces (write e.g. 30s, 5m, 2h or 14d)`}},

@@ -79,6 +79,9 @@ func parseSegment(part string) (GridSegment, error) {
 	if err != nil || n < 1 {
 		return GridSegment{}, fmt.Errorf("count %q is not a positive whole number", count)
 	}
+	if length == "" {
+		return GridSegment{}, errors.New(`missing the bucket length after "x", like "24x1h"`)
+	}
 	d, err := ParseDuration(length)
 	if err != nil {
 		return GridSegment{}, err

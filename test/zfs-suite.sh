@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # zfs-suite.sh — run the real-OpenZFS test tier inside the OpenZFS test VM, for one version or both.
 #
-# Usage: test/zfs-suite.sh [2.1|2.3|all] [go test -run regex]
+# Usage: test/zfs-suite.sh [2.1|2.3|all] [go test -run regex] [go test -bench regex]
 #
 # Builds the VM images if needed (test/vm/build-image.sh, cached), compiles the test binary of every package
 # whose tests use internal/zfstest, boots one VM per OpenZFS version (both at once with `all`) and runs the
@@ -14,6 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VM=$ROOT/test/vm
 which=${1:-all}
 run_re=${2:-.}
+bench_re=${3:-}
 case $which in
 all) versions=(2.1 2.3) ;;
 2.1 | 2.3) versions=("$which") ;;
@@ -61,7 +62,9 @@ rc=0
 for d in /mnt/share/*/; do
 	[[ -f $d/pkg ]] || continue
 	name=$(basename "$d")
-	(cd "$d" && "./$name.test" -test.v -test.timeout 40m -test.run "$(cat /mnt/share/run-re)") >"$d/test.log" 2>&1
+	bench=()
+	[[ -s /mnt/share/bench-re ]] && bench=(-test.bench "$(cat /mnt/share/bench-re)" -test.benchtime 5x)
+	(cd "$d" && "./$name.test" -test.v -test.timeout 40m -test.run "$(cat /mnt/share/run-re)" "${bench[@]}") >"$d/test.log" 2>&1
 	code=$?
 	echo "$code" >"$d/rc"
 	echo "$(cat "$d/pkg"): exit $code"
@@ -71,6 +74,7 @@ exit $rc
 INVM
 chmod +x "$bins/in-vm.sh"
 echo "$run_re" >"$bins/run-re"
+echo "$bench_re" >"$bins/bench-re"
 
 pids=()
 for v in "${versions[@]}"; do

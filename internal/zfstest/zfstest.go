@@ -36,6 +36,15 @@ var poolSeq atomic.Int64
 // destroyed when the test ends.
 func Pool(t testing.TB, sizeMB int) string {
 	t.Helper()
+	name := UncleanedPool(t, sizeMB)
+	t.Cleanup(func() { destroyPool(t, name) })
+	return name
+}
+
+// UncleanedPool creates a pool like Pool but leaves it in place when the test ends, for fixtures shared by
+// benchmarks (whose cleanups run after every b.N round). The test VM discards everything at power-off.
+func UncleanedPool(t testing.TB, sizeMB int) string {
+	t.Helper()
 	Require(t)
 	name := fmt.Sprintf("hz%d%d", os.Getpid()%10000, poolSeq.Add(1))
 	dir := filepath.Join(os.TempDir(), "hotzfs-pools")
@@ -52,20 +61,22 @@ func Pool(t testing.TB, sizeMB int) string {
 	}
 	f.Close()
 	Run(t, "zpool", "create", "-f", "-O", "compression=off", "-O", "mountpoint=/"+name, name, img)
-	t.Cleanup(func() {
-		var err error
-		for i := 0; i < 10; i++ { // a just-closed zvol or mount can keep the pool busy for a moment
-			if _, err = exec.Command("zpool", "destroy", "-f", name).CombinedOutput(); err == nil {
-				break
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		if err != nil {
-			t.Errorf("zpool destroy %s: %v", name, err)
-		}
-		os.Remove(img)
-	})
 	return name
+}
+
+func destroyPool(t testing.TB, name string) {
+	var err error
+	var out []byte
+	for i := 0; i < 10; i++ { // a just-closed zvol or mount can keep the pool busy for a moment
+		if out, err = exec.Command("zpool", "destroy", "-f", name).CombinedOutput(); err == nil {
+			break
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("zpool destroy %s: %v: %s", name, err, out)
+	}
+	os.Remove(filepath.Join(os.TempDir(), "hotzfs-pools", name+".img"))
 }
 
 // Run runs a command and fails the test with its output if it fails.
