@@ -47,10 +47,10 @@ func (o ReceiveOptions) args(target string) ([]string, error) {
 	return append(args, "--", target), nil
 }
 
-// Receive runs `zfs receive` into target, feeding it r. It returns when zfs receive exits: on success even if
-// r still has bytes (the stream ended), on failure with a typed error. A copy still blocked reading r is left
-// to the caller, who owns r and closes it. Cancelling ctx kills zfs receive; with Resumable the target keeps a
-// resume token.
+// Receive runs `zfs receive` into target, feeding it src. It returns once zfs receive exited and the copy
+// from src stopped, so whatever follows the stream can then be read from src; a src whose Read can block
+// forever must be given a deadline by the caller. A failure is a typed error that also wraps the error from
+// reading src, if any. Cancelling ctx kills zfs receive; with Resumable the target keeps a resume token.
 func (r *Runner) Receive(ctx context.Context, target string, opts ReceiveOptions, src io.Reader) error {
 	args, err := opts.args(target)
 	if err != nil {
@@ -75,14 +75,13 @@ func (r *Runner) Receive(ctx context.Context, target string, opts ReceiveOptions
 	}()
 	werr := cmd.Wait() // closes stdin, which unblocks a copy stuck writing
 	r.logDone(ctx, "zfs", args, start, werr)
+	// Wait for the copy to stop: its next write fails once the pipe is closed, or src ends. Afterwards the
+	// caller may read whatever follows the stream from src.
+	srcErr := <-copied
 	if werr != nil {
 		cerr := r.commandError(ctx, "zfs", args, stderr.String(), werr)
-		select {
-		case srcErr := <-copied:
-			if srcErr != nil && !isPipeClosed(srcErr) {
-				return fmt.Errorf("%w (reading the stream: %v)", cerr, srcErr)
-			}
-		default:
+		if srcErr != nil && !isPipeClosed(srcErr) {
+			return fmt.Errorf("%w (reading the stream: %w)", cerr, srcErr)
 		}
 		return cerr
 	}

@@ -1,0 +1,148 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Timeouts bound how long a connection may go without progress. Zero disables one.
+type Timeouts struct {
+	Read  time.Duration // no byte arrived for this long: idle (between messages) or stalled (in a stream)
+	Write time.Duration // the peer accepted no byte for this long
+}
+
+// Conn is a carrier connection guarded by per-operation deadlines and a context: every Read and Write gets a
+// fresh deadline from the current Timeouts, so an idle or stalled peer is dropped, and cancelling the context
+// interrupts any blocked operation. Endpoints switch timeouts with SetTimeouts, e.g. a short one for the
+// banner, an idle one while waiting for a request, a stall one during a stream.
+type Conn struct {
+	net.Conn
+	ctx      context.Context
+	read     atomic.Int64
+	write    atomic.Int64
+	mu       sync.Mutex // orders deadline updates against cancellation; guards the fields below
+	canceled bool
+	readCap  time.Time // absolute deadlines set through SetDeadline and friends; zero: none
+	writeCap time.Time
+	stop     func() bool
+}
+
+// Guard wraps c. Close the returned Conn (it closes c) to release the context watch.
+func Guard(ctx context.Context, c net.Conn, t Timeouts) *Conn {
+	g := &Conn{Conn: c, ctx: ctx}
+	g.SetTimeouts(t)
+	g.stop = context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.canceled = true
+		_ = c.SetDeadline(time.Unix(1, 0))
+	})
+	return g
+}
+
+// SetTimeouts replaces the timeouts; it applies from the next Read or Write.
+func (g *Conn) SetTimeouts(t Timeouts) {
+	g.read.Store(int64(t.Read))
+	g.write.Store(int64(t.Write))
+}
+
+// Read reads with a fresh read deadline.
+func (g *Conn) Read(p []byte) (int, error) {
+	timeout := time.Duration(g.read.Load())
+	if err := g.arm(timeout, &g.readCap, g.Conn.SetReadDeadline); err != nil {
+		return 0, err
+	}
+	n, err := g.Conn.Read(p)
+	if err != nil {
+		err = g.explain(err, "no data from the peer", timeout)
+	}
+	return n, err
+}
+
+// Write writes with a fresh write deadline.
+func (g *Conn) Write(p []byte) (int, error) {
+	timeout := time.Duration(g.write.Load())
+	if err := g.arm(timeout, &g.writeCap, g.Conn.SetWriteDeadline); err != nil {
+		return 0, err
+	}
+	n, err := g.Conn.Write(p)
+	if err != nil {
+		err = g.explain(err, "the peer accepted no data", timeout)
+	}
+	return n, err
+}
+
+// arm sets the operation's deadline: now+timeout, or the absolute cap if that comes first.
+func (g *Conn) arm(timeout time.Duration, limit *time.Time, set func(time.Time) error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.canceled {
+		return fmt.Errorf("connection: %w", context.Cause(g.ctx))
+	}
+	var d time.Time
+	if timeout > 0 {
+		d = time.Now().Add(timeout)
+	}
+	if !limit.IsZero() && (d.IsZero() || limit.Before(d)) {
+		d = *limit
+	}
+	if err := set(d); err != nil && !errors.Is(err, os.ErrNoDeadline) {
+		return fmt.Errorf("set deadline: %w", err)
+	}
+	return nil
+}
+
+// explain turns a deadline error into one that says which timeout fired, or the context's cause.
+func (g *Conn) explain(err error, what string, timeout time.Duration) error {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	g.mu.Lock()
+	canceled := g.canceled
+	g.mu.Unlock()
+	if canceled {
+		return fmt.Errorf("connection: %w", context.Cause(g.ctx))
+	}
+	return fmt.Errorf("%s for %s (timeout): %w", what, timeout, err)
+}
+
+// SetDeadline sets an absolute deadline on top of the per-operation timeouts (Handshake uses it); a zero
+// time removes it.
+func (g *Conn) SetDeadline(t time.Time) error {
+	if err := g.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return g.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets an absolute read deadline on top of the read timeout.
+func (g *Conn) SetReadDeadline(t time.Time) error {
+	return g.setCap(&g.readCap, t, g.Conn.SetReadDeadline)
+}
+
+// SetWriteDeadline sets an absolute write deadline on top of the write timeout.
+func (g *Conn) SetWriteDeadline(t time.Time) error {
+	return g.setCap(&g.writeCap, t, g.Conn.SetWriteDeadline)
+}
+
+func (g *Conn) setCap(limit *time.Time, t time.Time, set func(time.Time) error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	*limit = t
+	if g.canceled {
+		return nil
+	}
+	return set(t) // reaches an operation already blocked
+}
+
+// Close stops watching the context and closes the connection.
+func (g *Conn) Close() error {
+	g.stop()
+	return g.Conn.Close()
+}

@@ -1,0 +1,25 @@
+// Package transport owns hotzfs's wire protocol: the version banner, checksummed frames, JSON control messages
+// and zstd data streams, plus the carriers' plumbing (deadlines, ssh stdio, bandwidth limit, progress).
+//
+// A connection starts with [Handshake]. After it, peers exchange control messages ([WriteMessage],
+// [ReadMessage], [Expect]) and data streams ([NewStreamWriter], [NewStreamReader]) on the same carrier. No
+// function here buffers reads beyond the frame it returns, so control messages and streams may alternate freely
+// on one io.ReadWriter.
+//
+// Frame format (all integers big-endian):
+//
+//	+------+-----------+-----------+----------------+
+//	| type | length    | crc32c    | payload        |
+//	| 1 B  | 4 B       | 4 B       | length bytes   |
+//	+------+-----------+-----------+----------------+
+//
+// The CRC-32C (Castagnoli) covers the type, the length and the payload, so a flipped bit anywhere in a frame
+// is detected before its payload is used. A control frame's CRC starts from 0; inside a data stream each
+// frame's CRC continues from the previous frame's (it is the running CRC of the stream so far), so a frame
+// dropped, repeated or reordered is detected at the next frame too. Each type has its own size limit, checked before anything is
+// allocated: see [FrameType] and [MaxPayload].
+//
+// A data stream is a run of data frames (all [FrameData] or all [FrameZstd], one zstd stream across them)
+// closed by exactly one [FrameEnd] (raw byte and frame counts, checked by the reader) or one [FrameError]
+// (the sender's error). A stream reader returns io.EOF only after a valid end frame.
+package transport

@@ -1,0 +1,196 @@
+package transport
+
+import "time"
+
+// Message is a control message. Kind is its "type" on the wire; Validate checks its shape (names, sizes,
+// required fields). [ReadMessage] calls Validate on everything it returns; the receiver must still map
+// dataset names into the client's root with [ResolveDataset].
+type Message interface {
+	Kind() string
+	Validate() error
+}
+
+// Message kinds on the wire.
+const (
+	KindHello          = "hello"
+	KindListRequest    = "list-request"
+	KindListResponse   = "list-response"
+	KindReceiveRequest = "receive-request"
+	KindSendRequest    = "send-request"
+	KindReady          = "ready"
+	KindResult         = "result"
+	KindPruneRequest   = "prune-request"
+	KindPruneResponse  = "prune-response"
+	KindError          = "error"
+)
+
+// newMessage returns an empty message of the given kind, or nil for an unknown kind.
+func newMessage(kind string) Message {
+	switch kind {
+	case KindHello:
+		return &Hello{}
+	case KindListRequest:
+		return &ListRequest{}
+	case KindListResponse:
+		return &ListResponse{}
+	case KindReceiveRequest:
+		return &ReceiveRequest{}
+	case KindSendRequest:
+		return &SendRequest{}
+	case KindReady:
+		return &Ready{}
+	case KindResult:
+		return &Result{}
+	case KindPruneRequest:
+		return &PruneRequest{}
+	case KindPruneResponse:
+		return &PruneResponse{}
+	case KindError:
+		return &ErrorMsg{}
+	}
+	return nil
+}
+
+// Hello is the first message of each side after the banner: who is talking and what it can do.
+type Hello struct {
+	Name         string   `json:"name"`    // client name (informational; identity comes from TLS or ssh)
+	Version      string   `json:"version"` // hotzfs release, for messages and logs
+	Capabilities []string `json:"capabilities,omitempty"`
+}
+
+// ListRequest asks the receiver for the client's datasets, their snapshots and resume tokens.
+type ListRequest struct {
+	Datasets []string `json:"datasets,omitempty"` // relative to the client's root; empty: all of them
+}
+
+// ListResponse answers a ListRequest, possibly in several messages: More is true on all but the last.
+type ListResponse struct {
+	Datasets []DatasetInfo `json:"datasets"`
+	More     bool          `json:"more,omitempty"`
+}
+
+// DatasetInfo is one dataset as the receiver holds it.
+type DatasetInfo struct {
+	Name        string         `json:"name"`                   // relative to the client's root
+	ResumeToken string         `json:"resume_token,omitempty"` // a partial receive waits to be resumed
+	Snapshots   []SnapshotInfo `json:"snapshots"`              // oldest first (by createtxg)
+}
+
+// SnapshotInfo is one snapshot. Identity is GUID (+CreateTXG), never the name.
+type SnapshotInfo struct {
+	Name        string    `json:"name"` // short name, after '@'
+	GUID        uint64    `json:"guid,string"`
+	CreateTXG   uint64    `json:"createtxg"`
+	Creation    time.Time `json:"creation"`
+	Consistency string    `json:"consistency,omitempty"` // fs-frozen, crash, none; empty when unknown
+	Size        uint64    `json:"size"`                  // bytes referenced
+}
+
+// SnapshotRef names a snapshot of a dataset the request is about.
+type SnapshotRef struct {
+	Name string `json:"name"` // short name
+	GUID uint64 `json:"guid,string"`
+}
+
+// ReceiveRequest announces a data stream from the client into Dataset. The receiver answers Ready (or an
+// error), reads the stream, and answers Result (or an error).
+type ReceiveRequest struct {
+	Dataset     string      `json:"dataset"`  // target, relative to the client's root
+	Snapshot    string      `json:"snapshot"` // newest snapshot the stream carries (short name)
+	GUID        uint64      `json:"guid,string"`
+	From        string      `json:"from,omitempty"` // incremental base (short name); empty for a full stream
+	FromGUID    uint64      `json:"from_guid,string,omitempty"`
+	Resume      bool        `json:"resume,omitempty"` // the stream continues the target's partial receive
+	Force       bool        `json:"force,omitempty"`  // zfs receive -F, when the job allows rollback
+	Raw         bool        `json:"raw,omitempty"`    // raw (encrypted) stream
+	Compression Compression `json:"compression"`
+	Estimate    uint64      `json:"estimate,omitempty"`   // expected stream size from zfs send -nvP
+	DomainXML   string      `json:"domain_xml,omitempty"` // the guest's definition at snapshot time
+}
+
+// SendRequest asks the receiver to send a snapshot back (restore). The receiver answers Ready and the stream,
+// or an error.
+type SendRequest struct {
+	Dataset     string      `json:"dataset"`  // relative to the client's root
+	Snapshot    string      `json:"snapshot"` // short name
+	GUID        uint64      `json:"guid,string,omitempty"`
+	From        string      `json:"from,omitempty"` // incremental base the client still has (short name)
+	FromGUID    uint64      `json:"from_guid,string,omitempty"`
+	ResumeToken string      `json:"resume_token,omitempty"` // the client's partial restore
+	Raw         bool        `json:"raw,omitempty"`
+	Compression Compression `json:"compression"`
+}
+
+// Ready tells the peer to start (or expect) the data stream.
+type Ready struct {
+	Estimate  uint64 `json:"estimate,omitempty"`   // stream size estimate, for progress (send direction)
+	DomainXML string `json:"domain_xml,omitempty"` // stored guest definition (send direction)
+}
+
+// Result ends a successful receive: what arrived.
+type Result struct {
+	Dataset   string `json:"dataset"`  // relative to the client's root
+	Snapshot  string `json:"snapshot"` // short name
+	GUID      uint64 `json:"guid,string"`
+	Bytes     uint64 `json:"bytes"`      // stream bytes (uncompressed)
+	WireBytes uint64 `json:"wire_bytes"` // bytes on the wire
+}
+
+// PruneRequest asks the receiver to destroy snapshots of one dataset. The receiver destroys only snapshots
+// hotzfs owns and never the current incremental base; it reports what it kept and why.
+type PruneRequest struct {
+	Dataset   string        `json:"dataset"`
+	Snapshots []SnapshotRef `json:"snapshots"`
+	DryRun    bool          `json:"dry_run,omitempty"`
+}
+
+// PruneResponse answers a PruneRequest.
+type PruneResponse struct {
+	Dataset   string        `json:"dataset"`
+	Destroyed []SnapshotRef `json:"destroyed"`
+	Kept      []PruneKept   `json:"kept,omitempty"`
+}
+
+// PruneKept is a requested snapshot the receiver refused to destroy.
+type PruneKept struct {
+	SnapshotRef
+	Reason string `json:"reason"`
+}
+
+// Error codes carried by ErrorMsg.
+const (
+	CodeBadRequest  = "bad-request" // malformed or invalid request
+	CodeForbidden   = "forbidden"   // outside the client's root, or not hotzfs's to touch
+	CodeNotFound    = "not-found"   // no such dataset or snapshot
+	CodeConflict    = "conflict"    // divergent target, base mismatch, partial receive in the way
+	CodeBusy        = "busy"        // another stream into the same dataset, or concurrency limit
+	CodeNoSpace     = "no-space"    // target pool full or quota reached
+	CodeSource      = "source"      // the stream's source failed (zfs send)
+	CodeUnsupported = "unsupported" // capability the peer lacks
+	CodeInternal    = "internal"    // anything else
+	CodeCanceled    = "canceled"    // shutdown or cancellation
+	CodeCorrupt     = "corrupt"     // the stream arrived damaged
+	CodeTimeout     = "timeout"     // idle or stall timeout
+	CodeVersion     = "version"     // software version the peer refuses
+)
+
+// ErrorMsg reports a failed request; as a stream's error trailer it carries the sender's error.
+type ErrorMsg struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Err returns the message as a *RemoteError.
+func (m *ErrorMsg) Err() error { return &RemoteError{Code: m.Code, Message: m.Message} }
+
+// Kind methods.
+func (*Hello) Kind() string          { return KindHello }
+func (*ListRequest) Kind() string    { return KindListRequest }
+func (*ListResponse) Kind() string   { return KindListResponse }
+func (*ReceiveRequest) Kind() string { return KindReceiveRequest }
+func (*SendRequest) Kind() string    { return KindSendRequest }
+func (*Ready) Kind() string          { return KindReady }
+func (*Result) Kind() string         { return KindResult }
+func (*PruneRequest) Kind() string   { return KindPruneRequest }
+func (*PruneResponse) Kind() string  { return KindPruneResponse }
+func (*ErrorMsg) Kind() string       { return KindError }

@@ -1,0 +1,126 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hotzfs/hotzfs/certs"
+	"github.com/hotzfs/hotzfs/transport/tlsconf"
+)
+
+// tlsPair returns both ends of a real mTLS connection over loopback, and the client identity the server saw.
+func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
+	t.Helper()
+	v := certs.Validity{Now: time.Now(), Duration: time.Hour}
+	ca, err := certs.NewCA("test CA", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := certs.NewServer(ca, certs.ServerSpec{Name: "backup", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := certs.NewClient(ca, "hv1", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	pair := func(p *certs.Pair) tls.Certificate {
+		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		c   net.Conn
+		id  string
+		err error
+	}
+	ch := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- accepted{err: err}
+			return
+		}
+		tc := tls.Server(c, tlsconf.ServerConfig(pair(srv), pool))
+		id, err := tlsconf.Accept(context.Background(), tc, 5*time.Second)
+		ch <- accepted{tc, id, err}
+	}()
+	d := tls.Dialer{Config: tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1")}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client, err = d.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-ch
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	t.Cleanup(func() { client.Close(); a.c.Close() })
+	return client, a.c, a.id
+}
+
+func TestStreamRoundTripOverTLS(t *testing.T) {
+	client, server, id := tlsPair(t)
+	if id != "hv1" {
+		t.Fatalf("identity %q", id)
+	}
+	gc := Guard(t.Context(), client, Timeouts{Read: 10 * time.Second, Write: 10 * time.Second})
+	gs := Guard(t.Context(), server, Timeouts{Read: 10 * time.Second, Write: 10 * time.Second})
+	errs := make(chan error, 1)
+	go func() { errs <- Handshake(t.Context(), gc, 5*time.Second) }()
+	if err := Handshake(t.Context(), gs, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	inputs := []struct {
+		name string
+		data []byte
+	}{{"random", randomData(3<<20, 21)}, {"mixed", mixedData(4<<20, 22)}}
+	for _, c := range allCompressions {
+		for _, in := range inputs {
+			t.Run(fmt.Sprintf("%s/%s", c, in.name), func(t *testing.T) {
+				// Several streams in turn on one connection, each followed by a result message.
+				done := sendStream(gc, in.data, StreamOptions{Compression: c})
+				sr := NewStreamReader(gs, ReaderOptions{})
+				got := make([]byte, 0, len(in.data))
+				w := &sliceWriter{b: &got}
+				if _, err := io.Copy(w, sr); err != nil {
+					t.Fatal(err)
+				}
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				if err := WriteMessage(gs, &Result{Dataset: "d", Snapshot: "s", GUID: 1, Bytes: uint64(sr.RawBytes()),
+					WireBytes: uint64(sr.WireBytes())}); err != nil {
+					t.Fatal(err)
+				}
+				res, err := Expect[*Result](gc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sum(got) != sum(in.data) || res.Bytes != uint64(len(in.data)) {
+					t.Fatalf("received %d bytes that differ from the %d sent", res.Bytes, len(in.data))
+				}
+				t.Logf("%d raw bytes, %d on the wire", res.Bytes, res.WireBytes)
+			})
+		}
+	}
+}

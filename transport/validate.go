@@ -1,0 +1,218 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Bounds on control message contents, beyond the frame limit.
+const (
+	maxNames        = 10000  // datasets in a ListRequest; snapshots in a prune request or response
+	maxSnapshots    = 100000 // snapshots of one dataset in a ListResponse
+	maxCapabilities = 64
+	capabilityLen   = 64
+	consistencyLen  = 32
+	shortTextLen    = 256
+	codeLen         = 64
+	messageLen      = 8 << 10
+	domainXMLLen    = 256 << 10
+	resumeTokenMax  = 8 << 10
+)
+
+// Validate checks a Hello.
+func (m *Hello) Validate() error {
+	if err := checkText("hello name", m.Name, shortTextLen, true); err != nil {
+		return err
+	}
+	if err := checkText("hello version", m.Version, shortTextLen, true); err != nil {
+		return err
+	}
+	if len(m.Capabilities) > maxCapabilities {
+		return fmt.Errorf("hello lists %d capabilities, more than %d", len(m.Capabilities), maxCapabilities)
+	}
+	for _, c := range m.Capabilities {
+		if err := checkToken("capability", c, capabilityLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks a ListRequest.
+func (m *ListRequest) Validate() error {
+	if len(m.Datasets) > maxNames {
+		return fmt.Errorf("list request names %d datasets, more than %d", len(m.Datasets), maxNames)
+	}
+	for _, d := range m.Datasets {
+		if err := CheckRelativeDataset(d); err != nil {
+			return fmt.Errorf("list request: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate checks a ListResponse.
+func (m *ListResponse) Validate() error {
+	for i := range m.Datasets {
+		if err := m.Datasets[i].validate(); err != nil {
+			return fmt.Errorf("list response: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *DatasetInfo) validate() error {
+	if err := CheckRelativeDataset(d.Name); err != nil {
+		return err
+	}
+	if err := checkResumeToken(d.ResumeToken); err != nil {
+		return fmt.Errorf("dataset %q: %w", d.Name, err)
+	}
+	if len(d.Snapshots) > maxSnapshots {
+		return fmt.Errorf("dataset %q: %d snapshots, more than %d", d.Name, len(d.Snapshots), maxSnapshots)
+	}
+	for _, s := range d.Snapshots {
+		if err := checkSnapshotRef("snapshot", s.Name, s.GUID); err != nil {
+			return fmt.Errorf("dataset %q: %w", d.Name, err)
+		}
+		if s.Consistency != "" {
+			if err := checkToken("consistency", s.Consistency, consistencyLen); err != nil {
+				return fmt.Errorf("dataset %q snapshot %q: %w", d.Name, s.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkBase checks an optional incremental base: name and guid together or neither.
+func checkBase(from string, fromGUID uint64) error {
+	if from == "" {
+		if fromGUID != 0 {
+			return errors.New("from_guid without from")
+		}
+		return nil
+	}
+	return checkSnapshotRef("incremental base", from, fromGUID)
+}
+
+// Validate checks a ReceiveRequest.
+func (m *ReceiveRequest) Validate() error {
+	if err := CheckRelativeDataset(m.Dataset); err != nil {
+		return fmt.Errorf("receive request: %w", err)
+	}
+	if err := checkSnapshotRef("snapshot", m.Snapshot, m.GUID); err != nil {
+		return fmt.Errorf("receive request: %w", err)
+	}
+	if err := checkBase(m.From, m.FromGUID); err != nil {
+		return fmt.Errorf("receive request: %w", err)
+	}
+	if err := m.Compression.Validate(); err != nil {
+		return fmt.Errorf("receive request: %w", err)
+	}
+	if len(m.DomainXML) > domainXMLLen {
+		return fmt.Errorf("receive request: domain XML is %d bytes, more than %d", len(m.DomainXML), domainXMLLen)
+	}
+	return nil
+}
+
+// Validate checks a SendRequest. The snapshot may be omitted only when resuming with a token.
+func (m *SendRequest) Validate() error {
+	if err := CheckRelativeDataset(m.Dataset); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	if err := checkResumeToken(m.ResumeToken); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	if m.Snapshot != "" || m.ResumeToken == "" {
+		if err := checkSnapshotRef("snapshot", m.Snapshot, max(m.GUID, 1)); err != nil {
+			return fmt.Errorf("send request: %w", err)
+		}
+	}
+	if err := checkBase(m.From, m.FromGUID); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	if err := m.Compression.Validate(); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	return nil
+}
+
+// Validate checks a Ready.
+func (m *Ready) Validate() error {
+	if len(m.DomainXML) > domainXMLLen {
+		return fmt.Errorf("ready: domain XML is %d bytes, more than %d", len(m.DomainXML), domainXMLLen)
+	}
+	return nil
+}
+
+// Validate checks a Result.
+func (m *Result) Validate() error {
+	if err := CheckRelativeDataset(m.Dataset); err != nil {
+		return fmt.Errorf("result: %w", err)
+	}
+	if err := checkSnapshotRef("snapshot", m.Snapshot, m.GUID); err != nil {
+		return fmt.Errorf("result: %w", err)
+	}
+	return nil
+}
+
+// Validate checks a PruneRequest.
+func (m *PruneRequest) Validate() error {
+	if err := CheckRelativeDataset(m.Dataset); err != nil {
+		return fmt.Errorf("prune request: %w", err)
+	}
+	if len(m.Snapshots) == 0 || len(m.Snapshots) > maxNames {
+		return fmt.Errorf("prune request: %d snapshots; name 1 to %d", len(m.Snapshots), maxNames)
+	}
+	for _, s := range m.Snapshots {
+		if err := checkSnapshotRef("snapshot", s.Name, s.GUID); err != nil {
+			return fmt.Errorf("prune request: %w", err)
+		}
+	}
+	return nil
+}
+
+// Validate checks a PruneResponse.
+func (m *PruneResponse) Validate() error {
+	if err := CheckRelativeDataset(m.Dataset); err != nil {
+		return fmt.Errorf("prune response: %w", err)
+	}
+	if len(m.Destroyed)+len(m.Kept) > maxNames {
+		return fmt.Errorf("prune response: more than %d snapshots", maxNames)
+	}
+	for _, s := range m.Destroyed {
+		if err := checkSnapshotRef("destroyed snapshot", s.Name, s.GUID); err != nil {
+			return fmt.Errorf("prune response: %w", err)
+		}
+	}
+	for _, k := range m.Kept {
+		if err := checkSnapshotRef("kept snapshot", k.Name, k.GUID); err != nil {
+			return fmt.Errorf("prune response: %w", err)
+		}
+		if err := checkText("reason", k.Reason, shortTextLen, true); err != nil {
+			return fmt.Errorf("prune response: snapshot %q: %w", k.Name, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks an ErrorMsg. The message may span lines (zfs stderr) but holds no other control characters.
+func (m *ErrorMsg) Validate() error {
+	if err := checkToken("error code", m.Code, codeLen); err != nil {
+		return err
+	}
+	if len(m.Message) > messageLen {
+		return fmt.Errorf("error message is %d bytes, more than %d", len(m.Message), messageLen)
+	}
+	return checkText("error message", stripNewlines(m.Message), messageLen, false)
+}
+
+func stripNewlines(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\n' || c == '\t' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
