@@ -88,6 +88,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd())
+	g := &globalOptions{}
+	g.register(root)
+	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd())
 	return root
 }

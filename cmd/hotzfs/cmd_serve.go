@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/receiver"
+	"github.com/hotzfs/hotzfs/transport"
+	"github.com/hotzfs/hotzfs/transport/tlsconf"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+type serveOptions struct {
+	config string
+	stdio  bool
+	client string
+}
+
+func newServeCmd(g *globalOptions) *cobra.Command {
+	var opts serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve --config receiver.yaml [--stdio --client NAME]",
+		Short: "Run the receiver: accept backups over mTLS, or one ssh session on stdin/stdout",
+		Long: `serve runs the receiver daemon. Each client (certificate CN, or --client for ssh) is confined to
+ROOT/<client>. With --stdio it serves one session on stdin/stdout, for an authorized_keys forced command:
+  command="hotzfs serve --stdio --config /etc/hotzfs/receiver.yaml --client web01",no-pty,... ssh-ed25519 ...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), g, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.config, "config", "c", "/etc/hotzfs/receiver.yaml", "receiver config file")
+	cmd.Flags().BoolVar(&opts.stdio, "stdio", false, "serve one session on stdin/stdout (ssh forced command)")
+	cmd.Flags().StringVar(&opts.client, "client", "", "client name for --stdio (fixed by the forced command)")
+	return cmd
+}
+
+func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
+	cfg, err := config.LoadReceiver(opts.config)
+	if err != nil {
+		return usageError{err}
+	}
+	if opts.stdio != (opts.client != "") {
+		return usagef("--stdio and --client go together")
+	}
+	log := g.logger()
+	ropts := receiver.Options{Root: cfg.Root, Clients: map[string]receiver.Client{}, MaxStreams: cfg.MaxStreams,
+		IdleTimeout: time.Duration(cfg.IdleTimeout), StallTimeout: time.Duration(cfg.StallTimeout),
+		Version: currentVersion().Version, Logger: log}
+	for name, c := range cfg.Clients {
+		ropts.Clients[name] = receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+	}
+	if !opts.stdio && cfg.Metrics != "" {
+		reg := prometheus.NewRegistry()
+		ropts.Metrics = receiver.NewMetrics(reg)
+		go serveMetrics(ctx, cfg.Metrics, reg, log)
+	}
+	srv, err := receiver.New(zfs.NewRunner(log), ropts)
+	if err != nil {
+		return usageError{err}
+	}
+	if opts.stdio {
+		conn := transport.NewStdioConn(os.Stdin, os.Stdout)
+		return srv.ServeConn(ctx, conn, opts.client)
+	}
+	if cfg.TLS.IsZero() {
+		return usagef("%s: no tls section: the receiver can only serve ssh clients (serve --stdio)", opts.config)
+	}
+	tlsConf, err := tlsconf.LoadServer(tlsconf.Files{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}, time.Now())
+	if err != nil {
+		return usageError{err}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("receiver listening", "address", ln.Addr().String(), "root", cfg.Root, "clients", len(cfg.Clients))
+	if g.readyFile != "" { // tests and the demo wait for this file, which holds the address
+		if err := os.WriteFile(g.readyFile, []byte(ln.Addr().String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return srv.ServeTLS(ctx, ln, tlsConf)
+}
+
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log interface{ Error(string, ...any) }) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	if err := hs.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics server", "address", addr, "err", err)
+	}
+}

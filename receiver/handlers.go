@@ -1,0 +1,286 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hotzfs/hotzfs/transport"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+// BaseHoldTag marks, on the receiver, the newest received snapshot of each dataset: the incremental base.
+const BaseHoldTag = "hotzfs-base"
+
+// listChunk bounds the snapshots per list response message, well under the control frame limit.
+const listChunk = 2000
+
+// consistencyProp is the user property carrying a snapshot's consistency level.
+const consistencyProp = "hotzfs:consistency"
+
+func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
+	all, err := ss.srv.zfs.List(ctx, []string{ss.root}, zfs.ListOptions{
+		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot}, UserProps: []string{consistencyProp}})
+	if errors.Is(err, zfs.ErrDatasetNotFound) {
+		all, err = nil, nil // a client that never sent anything
+	}
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, rel := range req.Datasets {
+		want[rel] = true
+	}
+	infos := groupListing(all, ss.root, want)
+	return ss.writeList(infos)
+}
+
+// groupListing turns a recursive listing of root into one DatasetInfo per dataset below root, with names
+// relative to root and snapshots oldest first.
+func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transport.DatasetInfo {
+	byName := map[string]*transport.DatasetInfo{}
+	var order []string
+	for _, d := range all {
+		rel, ok := strings.CutPrefix(d.Dataset(), root+"/")
+		if !ok || (len(want) > 0 && !want[rel]) {
+			continue
+		}
+		info := byName[rel]
+		if info == nil {
+			info = &transport.DatasetInfo{Name: rel, Snapshots: []transport.SnapshotInfo{}}
+			byName[rel] = info
+			order = append(order, rel)
+		}
+		switch d.Type {
+		case zfs.Snapshot:
+			info.Snapshots = append(info.Snapshots, transport.SnapshotInfo{Name: d.Short(), GUID: d.GUID,
+				CreateTXG: d.CreateTXG, Creation: d.Creation, Consistency: d.Props[consistencyProp], Size: d.Referenced})
+		default:
+			info.ResumeToken = d.ResumeToken
+		}
+	}
+	out := make([]transport.DatasetInfo, 0, len(order))
+	for _, rel := range order {
+		info := byName[rel]
+		sort.Slice(info.Snapshots, func(i, j int) bool { return info.Snapshots[i].CreateTXG < info.Snapshots[j].CreateTXG })
+		out = append(out, *info)
+	}
+	return out
+}
+
+// writeList sends infos in messages of at most listChunk snapshots; a dataset with more is split over
+// consecutive entries of the same name, which the client merges.
+func (ss *session) writeList(infos []transport.DatasetInfo) error {
+	var batch []transport.DatasetInfo
+	n := 0
+	flush := func(more bool) error {
+		err := transport.WriteMessage(ss.conn, &transport.ListResponse{Datasets: batch, More: more})
+		batch, n = nil, 0
+		return err
+	}
+	for _, info := range infos {
+		for {
+			room := listChunk - n
+			part := info
+			if len(info.Snapshots) > room {
+				part.Snapshots = info.Snapshots[:room]
+			}
+			batch = append(batch, part)
+			n += len(part.Snapshots) + 1
+			info.Snapshots = info.Snapshots[len(part.Snapshots):]
+			if n >= listChunk {
+				if err := flush(true); err != nil {
+					return err
+				}
+			}
+			if len(info.Snapshots) == 0 {
+				break
+			}
+		}
+	}
+	return flush(false)
+}
+
+// acquire reserves a stream slot and the dataset; release undoes it.
+func (ss *session) acquire(target string) (release func(), err error) {
+	s := ss.srv
+	select {
+	case s.streams <- struct{}{}:
+	default:
+		return nil, refuse(transport.CodeBusy, "the receiver already runs %d streams (max_streams); retry later", cap(s.streams))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy[target] {
+		<-s.streams
+		return nil, refuse(transport.CodeBusy, "another stream into %s is in progress", target)
+	}
+	s.busy[target] = true
+	s.opts.Metrics.streamStarted()
+	return func() {
+		s.mu.Lock()
+		delete(s.busy, target)
+		s.mu.Unlock()
+		<-s.streams
+	}, nil
+}
+
+// receive serves a ReceiveRequest. reqErr is reported to the client; connErr ends the session because the
+// connection is mid-stream in an unknown state.
+func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (reqErr, connErr error) {
+	target, err := transport.ResolveDataset(ss.root, req.Dataset)
+	if err != nil {
+		return refuse(transport.CodeForbidden, "dataset %q: %v", req.Dataset, err), nil
+	}
+	if req.Force && !ss.policy.AllowRollback {
+		return refuse(transport.CodeForbidden, "rollback (-F) of %s is not allowed for client %q; "+
+			"set allow_rollback for it in the receiver config", req.Dataset, ss.client), nil
+	}
+	release, err := ss.acquire(target)
+	if err != nil {
+		return err, nil
+	}
+	defer release()
+	if err := ss.prepareTarget(ctx, target, req); err != nil {
+		return err, nil
+	}
+	if err := transport.WriteMessage(ss.conn, &transport.Ready{}); err != nil {
+		return nil, err
+	}
+	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.StallTimeout, Write: ss.srv.opts.StallTimeout})
+	sr := transport.NewStreamReader(ss.conn, transport.ReaderOptions{})
+	start := time.Now()
+	err = ss.srv.zfs.Receive(ctx, target, zfs.ReceiveOptions{Resumable: true, NoMount: true, Force: req.Force}, sr)
+	if err == nil {
+		_, err = io.Copy(io.Discard, sr) // the end frame: counts checked
+	}
+	if err != nil {
+		return nil, ss.failedStream(req, sr, err)
+	}
+	ss.srv.opts.Metrics.streamDone(ss.client, "receive", sr.RawBytes(), sr.WireBytes())
+	res, err := ss.finishReceive(ctx, target, req)
+	if err != nil {
+		return err, nil
+	}
+	res.Bytes, res.WireBytes = uint64(sr.RawBytes()), uint64(sr.WireBytes())
+	ss.log.Info("received", "dataset", target, "snapshot", res.Snapshot, "bytes", res.Bytes,
+		"wire_bytes", res.WireBytes, "duration", time.Since(start).Round(time.Millisecond))
+	ss.srv.opts.Metrics.received(ss.client, req.Dataset, float64(time.Now().Unix()))
+	return nil, transport.WriteMessage(ss.conn, res)
+}
+
+// failedStream reports a failed receive at once, so the client stops sending, then reads the rest of the
+// stream (the client ends it with an error trailer) so the session can go on. It returns an error only when
+// the connection itself is broken.
+func (ss *session) failedStream(req *transport.ReceiveRequest, sr *transport.StreamReader, err error) error {
+	ss.log.Warn("receive failed", "dataset", req.Dataset, "err", err)
+	ss.srv.opts.Metrics.failed(req.Kind())
+	werr := transport.WriteError(ss.conn, errorCode(err), fmt.Errorf("receive into %s: %w", req.Dataset, err))
+	_, derr := io.Copy(io.Discard, sr)
+	ss.srv.opts.Metrics.streamDone(ss.client, "receive", sr.RawBytes(), sr.WireBytes())
+	var remote *transport.RemoteError
+	if derr != nil && !errors.As(derr, &remote) {
+		return errors.Join(fmt.Errorf("receive into %s: %w", req.Dataset, err), derr)
+	}
+	return werr
+}
+
+// prepareTarget creates the client's root and the target's parents, and clears a partial receive that a
+// new (non-resume) stream replaces; the last complete snapshot stays.
+func (ss *session) prepareTarget(ctx context.Context, target string, req *transport.ReceiveRequest) error {
+	z := ss.srv.zfs
+	if ok, err := z.Exists(ctx, ss.root); err != nil {
+		return err
+	} else if !ok {
+		props := map[string]string{"canmount": "off"}
+		if ss.policy.Quota > 0 {
+			props["quota"] = fmt.Sprint(ss.policy.Quota)
+		}
+		if err := z.CreateFilesystem(ctx, ss.root, props); err != nil {
+			return fmt.Errorf("create client root %s: %w", ss.root, err)
+		}
+	}
+	parent := target[:strings.LastIndex(target, "/")]
+	if parent != ss.root {
+		if err := z.CreateFilesystem(ctx, parent, map[string]string{"canmount": "off"}); err != nil && !errors.Is(err, zfs.ErrExists) {
+			return fmt.Errorf("create parent %s: %w", parent, err)
+		}
+	}
+	token, err := z.ResumeToken(ctx, target)
+	if errors.Is(err, zfs.ErrDatasetNotFound) {
+		if req.Resume {
+			return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Resume && token == "":
+		return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
+	case !req.Resume && token != "":
+		ss.log.Info("discarding an interrupted receive replaced by a new stream", "dataset", target)
+		if err := z.AbortReceive(ctx, target); err != nil {
+			return fmt.Errorf("discard the interrupted receive of %s: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// finishReceive checks that the snapshot the client announced arrived with its GUID, and moves the base hold
+// to it.
+func (ss *session) finishReceive(ctx context.Context, target string, req *transport.ReceiveRequest) (*transport.Result, error) {
+	snaps, err := ss.srv.zfs.List(ctx, []string{target}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(snaps) == 0 {
+		return nil, refuse(transport.CodeInternal, "receive into %s completed but no snapshot is there", req.Dataset)
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].CreateTXG < snaps[j].CreateTXG })
+	newest := snaps[len(snaps)-1]
+	if req.GUID != 0 && newest.GUID != req.GUID {
+		return nil, refuse(transport.CodeConflict, "received snapshot %s has guid %d, the client announced @%s guid %d",
+			newest.Name, newest.GUID, req.Snapshot, req.GUID)
+	}
+	if err := ss.moveBaseHold(ctx, newest, snaps); err != nil {
+		return nil, err
+	}
+	if req.DomainXML != "" {
+		if err := storeDomainXML(ctx, ss.srv.zfs, newest.Name, req.DomainXML); err != nil {
+			return nil, err
+		}
+	}
+	return &transport.Result{Dataset: req.Dataset, Snapshot: newest.Short(), GUID: newest.GUID}, nil
+}
+
+// moveBaseHold holds the new base first, then releases the tag from older snapshots: at no moment is the
+// dataset without a held base.
+func (ss *session) moveBaseHold(ctx context.Context, base zfs.Dataset, snaps []zfs.Dataset) error {
+	z := ss.srv.zfs
+	if err := z.Hold(ctx, BaseHoldTag, base.Name); err != nil && !errors.Is(err, zfs.ErrExists) {
+		return fmt.Errorf("hold the new base %s: %w", base.Name, err)
+	}
+	var held []string
+	for _, s := range snaps {
+		if s.UserRefs > 0 && s.Name != base.Name {
+			held = append(held, s.Name)
+		}
+	}
+	holds, err := z.Holds(ctx, held...)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for _, h := range holds {
+		if h.Tag == BaseHoldTag {
+			stale = append(stale, h.Snapshot)
+		}
+	}
+	return z.Release(ctx, BaseHoldTag, stale...)
+}

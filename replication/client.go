@@ -1,0 +1,190 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/hotzfs/hotzfs/transport"
+)
+
+// Client speaks the hotzfs protocol to a receiver over an established carrier (TLS or ssh stdio).
+// It is not safe for concurrent use: one request at a time.
+type Client struct {
+	conn *transport.Conn
+	Peer transport.Hello
+}
+
+// Timeouts used by the client: requests must be answered within RequestTimeout; streams may not stall for
+// longer than StallTimeout.
+const (
+	RequestTimeout = 2 * time.Minute
+	StallTimeout   = 5 * time.Minute
+	handshakeWait  = 15 * time.Second
+)
+
+// NewClient runs the handshake on c and returns a client. Closing the client closes c.
+func NewClient(ctx context.Context, c net.Conn, name, version string) (*Client, error) {
+	conn := transport.Guard(ctx, c, transport.Timeouts{Read: handshakeWait, Write: handshakeWait})
+	if err := transport.Handshake(ctx, conn, handshakeWait); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := transport.WriteMessage(conn, &transport.Hello{Name: name, Version: version}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	peer, err := transport.Expect[*transport.Hello](conn)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("receiver hello: %w", err)
+	}
+	conn.SetTimeouts(transport.Timeouts{Read: RequestTimeout, Write: RequestTimeout})
+	return &Client{conn: conn, Peer: *peer}, nil
+}
+
+// Close ends the session.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// List returns the receiver's datasets (relative to the client's root) with their snapshots, oldest first.
+// Empty datasets means all.
+func (c *Client) List(datasets []string) ([]transport.DatasetInfo, error) {
+	if err := transport.WriteMessage(c.conn, &transport.ListRequest{Datasets: datasets}); err != nil {
+		return nil, err
+	}
+	var out []transport.DatasetInfo
+	index := map[string]int{}
+	for {
+		resp, err := transport.Expect[*transport.ListResponse](c.conn)
+		if err != nil {
+			return nil, fmt.Errorf("list: %w", err)
+		}
+		for _, d := range resp.Datasets {
+			if i, ok := index[d.Name]; ok { // a dataset split over several responses
+				out[i].Snapshots = append(out[i].Snapshots, d.Snapshots...)
+				continue
+			}
+			index[d.Name] = len(out)
+			out = append(out, d)
+		}
+		if !resp.More {
+			return out, nil
+		}
+	}
+}
+
+// Receive asks the receiver to take a stream into req.Dataset and sends src as that stream. A failure
+// reported by the receiver mid-stream stops the sending at once. The stream is ended with an error trailer
+// when src fails, so the receiver keeps a resumable state and the session stays usable.
+// bandwidth limits the wire bytes per second (0: unlimited).
+func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts transport.StreamOptions, bandwidth int64) (*transport.Result, error) {
+	if err := transport.WriteMessage(c.conn, req); err != nil {
+		return nil, err
+	}
+	if _, err := transport.Expect[*transport.Ready](c.conn); err != nil {
+		return nil, fmt.Errorf("receiver refused %s: %w", req.Dataset, err)
+	}
+	c.conn.SetTimeouts(transport.Timeouts{Read: 0, Write: StallTimeout})
+	defer c.conn.SetTimeouts(transport.Timeouts{Read: RequestTimeout, Write: RequestTimeout})
+
+	// The answer (Result, or an error as soon as the receiver fails) is read while the stream is written.
+	type answer struct {
+		res *transport.Result
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		res, err := transport.Expect[*transport.Result](c.conn)
+		answered <- answer{res, err}
+	}()
+	var wire io.Writer = c.conn
+	if bandwidth > 0 {
+		wire = transport.LimitWriter(context.Background(), c.conn, bandwidth)
+	}
+	w, err := transport.NewStreamWriter(wire, opts)
+	if err != nil {
+		return nil, err
+	}
+	stop := make(chan struct{})
+	copyErr := make(chan error, 1)
+	go func() { copyErr <- copyUntil(w, src, stop) }()
+
+	select {
+	case err := <-copyErr:
+		if err != nil {
+			_ = w.CloseWithError(err)
+			a := <-answered
+			return nil, errors.Join(fmt.Errorf("sending %s: %w", req.Dataset, err), a.err)
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		a := <-answered
+		return a.res, a.err
+	case a := <-answered:
+		// The receiver answered before the stream ended: it failed (or misbehaves). Stop and close the stream.
+		close(stop)
+		err := <-copyErr
+		if a.err == nil {
+			a.err = fmt.Errorf("receiver answered before the stream ended")
+		}
+		if err == nil {
+			err = a.err
+		}
+		_ = w.CloseWithError(err)
+		return nil, a.err
+	}
+}
+
+// errStopped ends a copy the receiver no longer wants.
+var errStopped = errors.New("receiver stopped the stream")
+
+// copyUntil copies src to w until src ends or stop is closed.
+func copyUntil(w io.Writer, src io.Reader, stop <-chan struct{}) error {
+	buf := make([]byte, 256<<10)
+	for {
+		select {
+		case <-stop:
+			return errStopped
+		default:
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Fetch asks the receiver to send a snapshot back (restore) and returns its announcement and the stream.
+// The stream must be read to its end (io.EOF) before the next request.
+func (c *Client) Fetch(req *transport.SendRequest) (*transport.Ready, *transport.StreamReader, error) {
+	if err := transport.WriteMessage(c.conn, req); err != nil {
+		return nil, nil, err
+	}
+	ready, err := transport.Expect[*transport.Ready](c.conn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("receiver refused to send %s@%s: %w", req.Dataset, req.Snapshot, err)
+	}
+	c.conn.SetTimeouts(transport.Timeouts{Read: StallTimeout, Write: StallTimeout})
+	return ready, transport.NewStreamReader(c.conn, transport.ReaderOptions{}), nil
+}
+
+// Prune asks the receiver to destroy snapshots; it answers what it destroyed and what it kept, and why.
+func (c *Client) Prune(req *transport.PruneRequest) (*transport.PruneResponse, error) {
+	c.conn.SetTimeouts(transport.Timeouts{Read: RequestTimeout, Write: RequestTimeout})
+	if err := transport.WriteMessage(c.conn, req); err != nil {
+		return nil, err
+	}
+	return transport.Expect[*transport.PruneResponse](c.conn)
+}

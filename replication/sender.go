@@ -1,0 +1,252 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hotzfs/hotzfs/transport"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+// SendFlags are the zfs send flags a job may ask for.
+type SendFlags struct {
+	Raw, Compressed, LargeBlocks, Embedded bool
+}
+
+// Sender replicates source datasets to a receiver through one client session.
+type Sender struct {
+	ZFS           *zfs.Runner
+	Client        *Client
+	Log           *slog.Logger
+	Compression   transport.Compression
+	Flags         SendFlags
+	Bandwidth     int64  // bytes per second on the wire; 0: unlimited
+	HoldTag       string // hold placed on the source's incremental base, e.g. "hotzfs-base:offsite"
+	AllowRollback bool
+	// DomainXML returns the guest definition stored with a source snapshot, "" for none. Optional.
+	DomainXML func(ctx context.Context, snapshot string) (string, error)
+	// Progress, if set, is called with each stream's progress counter when it starts.
+	Progress func(dataset string, p *transport.Progress)
+}
+
+// Dataset is one source dataset to replicate: its name, its snapshots and bookmarks (from the run's one
+// listing), and its name on the receiver, relative to the client's root.
+type Dataset struct {
+	Source    string
+	Snapshots []zfs.Dataset
+	Target    string
+}
+
+// Report says what one Replicate did.
+type Report struct {
+	Source, Target string
+	Steps          []StepReport
+	Base           string // newest snapshot common to both sides afterwards (short name)
+	BaseGUID       uint64
+	TargetSnaps    []transport.SnapshotInfo
+}
+
+// StepReport is one stream sent.
+type StepReport struct {
+	Step      string
+	Bytes     uint64
+	WireBytes uint64
+	Duration  time.Duration
+}
+
+// maxRounds bounds plan-execute rounds: a resume is followed by a fresh plan, and a stale token by a restart.
+const maxRounds = 4
+
+// Replicate brings the target of ds up to date with ds's newest snapshot, then holds that snapshot on the
+// source as the new incremental base.
+func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
+	rep := Report{Source: ds.Source, Target: ds.Target}
+	source := toSnaps(ds.Snapshots)
+	ignoreToken := false
+	for round := 0; round < maxRounds; round++ {
+		info, found, err := s.targetInfo(ds.Target)
+		if err != nil {
+			return rep, err
+		}
+		in := Input{Source: source, TargetExists: found, AllowRollback: s.AllowRollback}
+		for _, t := range info.Snapshots {
+			in.Target = append(in.Target, Snap{Name: t.Name, GUID: t.GUID, CreateTXG: t.CreateTXG})
+		}
+		if !ignoreToken {
+			in.ResumeToken = info.ResumeToken
+		}
+		plan, err := MakePlan(in)
+		if err != nil {
+			return rep, fmt.Errorf("%s → %s: %w", ds.Source, ds.Target, err)
+		}
+		if plan.UpToDate() {
+			rep.TargetSnaps = info.Snapshots
+			return rep, s.finish(ctx, ds, plan, &rep)
+		}
+		if len(plan.Discards) > 0 {
+			s.log().Warn("rolling the target back", "dataset", ds.Source, "target", ds.Target, "discards", strings.Join(plan.Discards, " "))
+		}
+		for _, step := range plan.Steps {
+			sr, err := s.runStep(ctx, ds, step)
+			if err != nil {
+				if step.ResumeToken != "" && resumeImpossible(err) {
+					s.log().Warn("the interrupted receive cannot be resumed; starting over", "dataset", ds.Source, "err", err)
+					ignoreToken = true
+					break
+				}
+				return rep, err
+			}
+			rep.Steps = append(rep.Steps, sr)
+			if step.ResumeToken != "" {
+				break // the target changed under the plan: plan again
+			}
+		}
+	}
+	return rep, fmt.Errorf("%s → %s: not up to date after %d rounds", ds.Source, ds.Target, maxRounds)
+}
+
+func (s *Sender) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// resumeImpossible reports a resume that can never succeed: the token is stale or its snapshot is gone.
+func resumeImpossible(err error) bool {
+	return errors.Is(err, zfs.ErrResumeTokenInvalid) || errors.Is(err, zfs.ErrDatasetNotFound)
+}
+
+func (s *Sender) targetInfo(target string) (transport.DatasetInfo, bool, error) {
+	infos, err := s.Client.List([]string{target})
+	if err != nil {
+		return transport.DatasetInfo{}, false, err
+	}
+	for _, info := range infos {
+		if info.Name == target {
+			return info, true, nil
+		}
+	}
+	return transport.DatasetInfo{Name: target}, false, nil
+}
+
+func toSnaps(list []zfs.Dataset) []Snap {
+	var out []Snap
+	for _, d := range list {
+		if d.Type != zfs.Snapshot && d.Type != zfs.Bookmark {
+			continue
+		}
+		out = append(out, Snap{Name: d.Short(), GUID: d.GUID, CreateTXG: d.CreateTXG, Bookmark: d.Type == zfs.Bookmark})
+	}
+	return out
+}
+
+// runStep sends one stream and checks that the receiver got the snapshot with the GUID the source has.
+func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport, error) {
+	opts := zfs.SendOptions{ResumeToken: step.ResumeToken, Raw: s.Flags.Raw, Compressed: s.Flags.Compressed,
+		LargeBlocks: s.Flags.LargeBlocks, Embedded: s.Flags.Embedded}
+	req := &transport.ReceiveRequest{Dataset: ds.Target, Force: step.Force, Raw: s.Flags.Raw, Compression: s.Compression}
+	if step.ResumeToken != "" {
+		opts = zfs.SendOptions{ResumeToken: step.ResumeToken}
+		name, guid, err := s.ZFS.ResumeTarget(ctx, step.ResumeToken)
+		if err != nil {
+			return StepReport{}, err
+		}
+		_, short, _ := strings.Cut(name, "@")
+		req.Snapshot, req.GUID, req.Resume = short, guid, true
+	} else {
+		opts.Snapshot, opts.From, opts.Intermediates = ds.Source+"@"+step.To, step.From, step.Intermediates
+		req.Snapshot, req.GUID = step.To, guidOf(ds.Snapshots, step.To, zfs.Snapshot)
+		if step.From != "" {
+			kind := zfs.Snapshot
+			if step.From[0] == '#' {
+				kind = zfs.Bookmark
+			}
+			req.From, req.FromGUID = step.From[1:], guidOf(ds.Snapshots, step.From[1:], kind)
+		}
+		if s.DomainXML != nil {
+			xml, err := s.DomainXML(ctx, opts.Snapshot)
+			if err != nil {
+				return StepReport{}, err
+			}
+			req.DomainXML = xml
+		}
+	}
+	estimate, err := s.ZFS.Estimate(ctx, opts)
+	if err != nil {
+		return StepReport{}, err
+	}
+	req.Estimate = estimate
+	stream, err := s.ZFS.Send(ctx, opts)
+	if err != nil {
+		return StepReport{}, err
+	}
+	defer stream.Close()
+	start := time.Now()
+	progress := transport.NewProgress(start, int64(estimate))
+	if s.Progress != nil {
+		s.Progress(ds.Source, progress)
+	}
+	var src io.Reader = stream
+	s.log().Info("sending", "dataset", ds.Source, "target", ds.Target, "step", step.String(), "estimate", estimate)
+	res, err := s.Client.Receive(req, src, transport.StreamOptions{Compression: s.Compression, Progress: progress},
+		s.Bandwidth)
+	if err != nil {
+		return StepReport{}, fmt.Errorf("%s → %s (%s): %w", ds.Source, ds.Target, step, err)
+	}
+	if res.GUID != req.GUID {
+		return StepReport{}, fmt.Errorf("%s → %s: receiver reports @%s guid %d, source has guid %d",
+			ds.Source, ds.Target, res.Snapshot, res.GUID, req.GUID)
+	}
+	sr := StepReport{Step: step.String(), Bytes: res.Bytes, WireBytes: res.WireBytes, Duration: time.Since(start)}
+	s.log().Info("sent", "dataset", ds.Source, "snapshot", res.Snapshot, "bytes", res.Bytes, "wire_bytes", res.WireBytes,
+		"duration", sr.Duration.Round(time.Millisecond))
+	return sr, nil
+}
+
+func guidOf(list []zfs.Dataset, short string, kind zfs.Type) uint64 {
+	for _, d := range list {
+		if d.Type == kind && d.Short() == short {
+			return d.GUID
+		}
+	}
+	return 0
+}
+
+// finish records the base and moves the source's hold to it: hold the new base first, then release the tag
+// from any other snapshot, so the dataset never lacks a held base.
+func (s *Sender) finish(ctx context.Context, ds Dataset, plan Plan, rep *Report) error {
+	if plan.Base == nil || plan.Base.Bookmark {
+		return nil
+	}
+	rep.Base, rep.BaseGUID = plan.Base.Name, plan.Base.GUID
+	if s.HoldTag == "" {
+		return nil
+	}
+	base := ds.Source + "@" + plan.Base.Name
+	if err := s.ZFS.Hold(ctx, s.HoldTag, base); err != nil && !errors.Is(err, zfs.ErrExists) {
+		return fmt.Errorf("hold the new base %s: %w", base, err)
+	}
+	var held []string
+	for _, d := range ds.Snapshots {
+		if d.Type == zfs.Snapshot && d.UserRefs > 0 && d.Name != base {
+			held = append(held, d.Name)
+		}
+	}
+	holds, err := s.ZFS.Holds(ctx, held...)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	for _, h := range holds {
+		if h.Tag == s.HoldTag {
+			stale = append(stale, h.Snapshot)
+		}
+	}
+	return s.ZFS.Release(ctx, s.HoldTag, stale...)
+}
