@@ -65,6 +65,9 @@ func New(z *zfs.Runner, opts Options) (*Server, error) {
 	if opts.StallTimeout <= 0 {
 		opts.StallTimeout = 5 * time.Minute
 	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -65,3 +65,12 @@ func isNotFound(err error) bool { return errors.Is(err, ErrDatasetNotFound) }
 func isPipeClosed(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
 }
+
+// Pools lists the imported pools.
+func (r *Runner) Pools(ctx context.Context) ([]string, error) {
+	out, err := r.zpool(ctx, "list", "-H", "-o", "name")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
+}

@@ -132,6 +132,13 @@ func TestRealInterruptedReceiveResumes(t *testing.T) {
 	if token == "" {
 		t.Fatal("interrupted resumable receive left no resume token")
 	}
+	toName, toGUID, err := r.ResumeTarget(ctx, token)
+	must(t, err)
+	srcSnaps, err := r.List(ctx, []string{ds}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}})
+	must(t, err)
+	if toName != ds+"@s1" || toGUID != srcSnaps[0].GUID {
+		t.Errorf("token continues %s guid %d, want %s guid %d", toName, toGUID, ds+"@s1", srcSnaps[0].GUID)
+	}
 	rest, err := r.Estimate(ctx, zfs.SendOptions{ResumeToken: token})
 	must(t, err)
 	if rest >= size {

@@ -157,9 +157,28 @@ func (s *sendStream) Close() error {
 
 // Estimate returns the size in bytes `zfs send` would produce for opts (`zfs send -n -v -P`).
 func (r *Runner) Estimate(ctx context.Context, opts SendOptions) (uint64, error) {
-	args, err := opts.args()
+	out, err := r.dryRun(ctx, opts)
 	if err != nil {
 		return 0, err
+	}
+	return parseEstimate(out)
+}
+
+// ResumeTarget returns the snapshot a resume token continues and its GUID, read from `zfs send -nvP -t`.
+func (r *Runner) ResumeTarget(ctx context.Context, token string) (snapshot string, guid uint64, err error) {
+	out, err := r.dryRun(ctx, SendOptions{ResumeToken: token})
+	if err != nil {
+		return "", 0, err
+	}
+	return parseResumeTarget(out)
+}
+
+// dryRun runs `zfs send -n -v -P` and returns stdout and stderr together: OpenZFS prints the figures on one
+// or the other depending on the version.
+func (r *Runner) dryRun(ctx context.Context, opts SendOptions) (string, error) {
+	args, err := opts.args()
+	if err != nil {
+		return "", err
 	}
 	stderr := &cappedBuffer{max: stderrCap}
 	var stdout strings.Builder
@@ -170,9 +189,35 @@ func (r *Runner) Estimate(ctx context.Context, opts SendOptions) (uint64, error)
 	err = cmd.Run()
 	r.logDone(ctx, "zfs", cmd.Args[1:], start, err)
 	if err != nil {
-		return 0, r.commandError(ctx, "zfs", cmd.Args[1:], stderr.String(), err)
+		return "", r.commandError(ctx, "zfs", cmd.Args[1:], stderr.String(), err)
 	}
-	return parseEstimate(stdout.String() + "\n" + stderr.String())
+	return stdout.String() + "\n" + stderr.String(), nil
+}
+
+// parseResumeTarget reads "toname = pool/a@s" and "toguid = 0x..." from the token contents zfs prints.
+func parseResumeTarget(out string) (string, uint64, error) {
+	var name string
+	var guid uint64
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " = ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "toname":
+			name = v
+		case "toguid":
+			g, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
+			if err != nil {
+				return "", 0, fmt.Errorf("resume token: toguid %q: %w", v, err)
+			}
+			guid = g
+		}
+	}
+	if name == "" || guid == 0 {
+		return "", 0, fmt.Errorf("zfs send -nvP -t printed no toname/toguid")
+	}
+	return name, guid, ValidateSnapshot(name)
 }
 
 // parseEstimate finds the "size\tN" line of `zfs send -nvP`; OpenZFS prints it on stdout or stderr

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hotzfs/hotzfs/job"
 )
 
 // Exit codes, one table for every command. check uses its own monitoring codes (0/1/2/3), documented there.
@@ -90,6 +92,10 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	g := &globalOptions{}
 	g.register(root)
-	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd())
+	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd(), newGuardCmd(g),
+		newRunCmd(g, "backup", "Snapshot, replicate and prune the configured jobs (all, or those named): the one-shot for cron", job.AllSteps),
+		newRunCmd(g, "snapshot", "Take the jobs' snapshots (guests quiesced) without replicating", job.Steps{Snapshot: true}),
+		newRunCmd(g, "replicate", "Send the jobs' snapshots to their targets", job.Steps{Replicate: true}),
+		newRunCmd(g, "prune", "Apply the jobs' retention on both sides; --dry-run prints the plan with reasons", job.Steps{Prune: true}))
 	return root
 }

@@ -1,0 +1,87 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/replication"
+	"github.com/hotzfs/hotzfs/snapshot"
+	"github.com/hotzfs/hotzfs/transport"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+// holdTag is the hold hotzfs keeps on the source's incremental base for one target.
+func holdTag(target string) string { return "hotzfs-base:" + target }
+
+// replicateAndPrune lists all the job's datasets with one zfs call, replicates each, then prunes each side.
+func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {
+	listing, err := env.ZFS.List(ctx, datasets, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot, zfs.Bookmark}, Depth: 1})
+	if err != nil {
+		return []error{fmt.Errorf("job %q: list snapshots: %w", j.Name, err)}
+	}
+	byDataset := map[string][]zfs.Dataset{}
+	for _, d := range listing {
+		byDataset[d.Dataset()] = append(byDataset[d.Dataset()], d)
+	}
+	client, err := env.Dial(ctx, j.Target)
+	if err != nil {
+		err = fmt.Errorf("job %q: target %q: %w", j.Name, j.Target, err)
+		if steps.Prune && !steps.Replicate {
+			// Without the target's list nothing counts as replicated; unreplicated snapshots stay.
+			log.Warn("pruning the source without the target's list", "err", err)
+			return append([]error{err}, pruneAll(ctx, env, j, datasets, byDataset, nil, steps, rep, log)...)
+		}
+		return []error{err}
+	}
+	defer client.Close()
+	targets := map[string][]transport.SnapshotInfo{}
+	var errs []error
+	if steps.Replicate {
+		sender := &replication.Sender{ZFS: env.ZFS, Client: client, Log: log, Compression: transport.Compression(j.Compression),
+			Flags: replication.SendFlags{Raw: j.Send.Raw, Compressed: j.Send.Compressed, LargeBlocks: j.Send.LargeBlocks,
+				Embedded: j.Send.Embedded},
+			Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback,
+			DomainXML: func(ctx context.Context, snap string) (string, error) { return domainXML(ctx, env.ZFS, snap) },
+			Progress:  env.Progress}
+		for _, ds := range datasets {
+			r, err := sender.Replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
+			rep.Replicated = append(rep.Replicated, r)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			targets[ds] = r.TargetSnaps
+		}
+	} else {
+		infos, err := client.List(nil)
+		if err != nil {
+			return append(errs, fmt.Errorf("job %q: list the target: %w", j.Name, err))
+		}
+		for _, ds := range datasets {
+			for _, info := range infos {
+				if info.Name == TargetDataset(j, ds) {
+					targets[ds] = info.Snapshots
+				}
+			}
+		}
+	}
+	if steps.Prune {
+		errs = append(errs, pruneAll(ctx, env, j, datasets, byDataset, targets, steps, rep, log)...)
+		errs = append(errs, pruneTargets(j, client, datasets, targets, steps, rep, env.now())...)
+	}
+	return errs
+}
+
+// domainXML returns the guest definition stored with a source snapshot, "" for a plain dataset.
+func domainXML(ctx context.Context, z *zfs.Runner, snap string) (string, error) {
+	props, err := z.GetProps(ctx, snap, "all")
+	if err != nil {
+		return "", err
+	}
+	if _, ok := props[snapshot.PropDomXML+".sha256"]; !ok {
+		return "", nil
+	}
+	return snapshot.DecodeDomainXML(props)
+}

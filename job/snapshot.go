@@ -1,0 +1,88 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/guest"
+	"github.com/hotzfs/hotzfs/snapshot"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+// takeSnapshot takes the job's snapshot set and returns the datasets it covers.
+func takeSnapshot(ctx context.Context, env Env, j config.Job, log *slog.Logger) (*snapshot.Result, []string, error) {
+	req := snapshot.Request{Job: j.Name, Prefix: j.SnapshotPrefix, Datasets: j.Datasets, At: env.now(),
+		FreezeTimeout: time.Duration(j.FreezeTimeout), StateDir: env.Config.StateDir, Snapshotter: env.ZFS,
+		Guard: env.Guard, Logger: log}
+	for i, h := range j.Hooks.Pre {
+		req.Hooks = append(req.Hooks, snapshot.Hook{Name: fmt.Sprintf("pre %d", i+1), Pre: h.Run, Timeout: time.Duration(h.Timeout)})
+	}
+	for i, h := range j.Hooks.Post {
+		req.Hooks = append(req.Hooks, snapshot.Hook{Name: fmt.Sprintf("post %d", i+1), Post: h.Run, Timeout: time.Duration(h.Timeout)})
+	}
+	datasets := append([]string(nil), j.Datasets...)
+	if len(j.Guests) > 0 {
+		client, err := env.Guests(ctx)
+		if err != nil {
+			return nil, datasets, fmt.Errorf("job %q: libvirt: %w", j.Name, err)
+		}
+		defer client.Close()
+		guests, err := mapGuests(ctx, env, client, j)
+		if err != nil {
+			return nil, datasets, err
+		}
+		req.Guests, req.Quiescer = guests, client
+		for _, g := range guests {
+			datasets = append(datasets, g.Datasets...)
+		}
+	}
+	res, err := snapshot.Take(ctx, req)
+	if err != nil {
+		return &res, datasets, fmt.Errorf("job %q: snapshot: %w", j.Name, err)
+	}
+	log.Info("snapshot taken", "snapshot", res.Name, "datasets", len(res.Snapshots),
+		"freeze_window", res.Window.Round(time.Millisecond), "snapshot_time", res.SnapTime.Round(time.Millisecond))
+	return &res, datasets, nil
+}
+
+// resolveGuests finds the job's guests and their disks without snapshotting.
+func resolveGuests(ctx context.Context, env Env, j config.Job) ([]snapshot.Guest, error) {
+	client, err := env.Guests(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: libvirt: %w", j.Name, err)
+	}
+	defer client.Close()
+	return mapGuests(ctx, env, client, j)
+}
+
+// mapGuests selects the job's domains and maps their disks to datasets, with one zfs listing of all pools.
+func mapGuests(ctx context.Context, env Env, client *guest.Client, j config.Job) ([]snapshot.Guest, error) {
+	doms, err := client.Select(ctx, j.Guests)
+	if err != nil {
+		return nil, fmt.Errorf("job %q: %w", j.Name, err)
+	}
+	pools, err := env.ZFS.Pools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := env.ZFS.List(ctx, pools, zfs.ListOptions{Types: []zfs.Type{zfs.Filesystem, zfs.Volume}})
+	if err != nil {
+		return nil, err
+	}
+	var datasets []guest.Dataset
+	for _, d := range all {
+		datasets = append(datasets, guest.Dataset{Name: d.Name, Type: guest.DatasetType(d.Type), Mountpoint: d.Mountpoint})
+	}
+	var out []snapshot.Guest
+	for _, dom := range doms {
+		m, err := client.DomainDisks(ctx, dom, datasets, guest.MapOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("job %q: %w", j.Name, err)
+		}
+		out = append(out, snapshot.Guest{Domain: dom, Datasets: m.Datasets(), Quiesce: snapshot.Policy(j.Quiesce)})
+	}
+	return out, nil
+}
