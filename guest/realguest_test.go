@@ -177,9 +177,7 @@ func TestRealPausedGuest(t *testing.T) {
 	r := newRig(t)
 	d := r.boot(t, bootOptions{})
 	ctx := testCtx(t, time.Minute)
-	if err := r.c.lv.DomainSuspend(d.ref); err != nil {
-		t.Fatal(err)
-	}
+	r.gt.Suspend(t, d.Name)
 	if st, err := r.c.State(ctx, d); err != nil || st != StatePaused {
 		t.Fatalf("state = %q, %v; want paused", st, err)
 	}
@@ -191,9 +189,7 @@ func TestRealPausedGuest(t *testing.T) {
 	if _, err := r.c.Status(ctx, d, 2*time.Second); !errors.Is(err, ErrNotRunning) {
 		t.Errorf("status of a paused guest: error = %v, want ErrNotRunning", err)
 	}
-	if err := r.c.lv.DomainResume(d.ref); err != nil {
-		t.Fatal(err)
-	}
+	r.gt.Resume(t, d.Name)
 	if st, err := r.c.Status(ctx, d, 5*time.Second); err != nil || st != Thawed {
 		t.Fatalf("status after resume = %q, %v; want thawed", st, err)
 	}
@@ -201,7 +197,7 @@ func TestRealPausedGuest(t *testing.T) {
 
 func TestRealGuestWithoutAgentChannel(t *testing.T) {
 	r := newRig(t)
-	d := r.boot(t, bootOptions{noAgentChannel: true, noWait: true})
+	d := r.boot(t, bootOptions{NoAgentChannel: true, NoWait: true})
 	ctx := testCtx(t, time.Minute)
 	_, err := r.c.Freeze(ctx, d)
 	if !errors.Is(err, ErrAgentNotConnected) || !errors.Is(err, ErrAgentNotConfigured) {
@@ -220,7 +216,7 @@ func TestRealGuestWithoutAgentChannel(t *testing.T) {
 // without qemu-guest-agent installed.
 func TestRealAgentNotRunningYet(t *testing.T) {
 	r := newRig(t)
-	d := r.boot(t, bootOptions{noWait: true})
+	d := r.boot(t, bootOptions{NoWait: true})
 	ctx := testCtx(t, time.Minute)
 	_, err := r.c.Status(ctx, d, time.Second)
 	if !errors.Is(err, ErrAgentNotConnected) || errors.Is(err, ErrAgentNotConfigured) {

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/guest"
+	"github.com/hotzfs/hotzfs/job"
+	"github.com/hotzfs/hotzfs/transport"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+type restoreOptions struct {
+	config   string
+	job      string
+	snapshot string
+	into     string
+	inPlace  bool
+	yes      bool
+	define   bool
+}
+
+func newRestoreCmd(g *globalOptions) *cobra.Command {
+	var opts restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore DATASET",
+		Short: "Bring a snapshot back from the receiver: into a new dataset (default) or in place",
+		Long: `restore fetches a snapshot of DATASET from the job's target and receives it locally.
+
+By default it goes into a new dataset next to the original (DATASET-restore-SNAPSHOT, or --into NAME),
+leaving the original untouched. --in-place rolls DATASET itself back to the snapshot (it must still exist
+locally, and the guest using it must be shut off); it destroys newer local snapshots, so it shows the plan
+and acts only with --yes. --define re-creates the guest from the domain XML stored with the backup, named
+NAME-restored, with its disk paths pointing at the restored dataset.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRestore(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
+	f.StringVar(&opts.job, "job", "", "the job that backs DATASET up (default: the one whose datasets include it, or the only job)")
+	f.StringVar(&opts.snapshot, "snapshot", "latest", "snapshot to restore (short name), or latest")
+	f.StringVar(&opts.into, "into", "", "dataset to restore into (default DATASET-restore-SNAPSHOT)")
+	f.BoolVar(&opts.inPlace, "in-place", false, "roll DATASET itself back (guest shut off)")
+	f.BoolVar(&opts.yes, "yes", false, "carry out an --in-place rollback")
+	f.BoolVar(&opts.define, "define", false, "define the guest from the stored domain XML, pointing at the restored disk")
+	return cmd
+}
+
+func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restoreOptions, dataset string) error {
+	if err := zfs.ValidateDataset(dataset); err != nil {
+		return usageError{err}
+	}
+	env, err := senderEnv(g, opts.config)
+	if err != nil {
+		return err
+	}
+	j, err := jobFor(env.Config, opts.job, dataset)
+	if err != nil {
+		return err
+	}
+	client, err := env.Dial(ctx, j.Target)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	rel := job.TargetDataset(j, dataset)
+	infos, err := client.List([]string{rel})
+	if err != nil {
+		return err
+	}
+	if len(infos) == 0 || len(infos[0].Snapshots) == 0 {
+		return fmt.Errorf("target %q has no backup of %s (looked for %s)", j.Target, dataset, rel)
+	}
+	snap, err := pickSnapshot(infos[0].Snapshots, opts.snapshot)
+	if err != nil {
+		return usageError{err}
+	}
+	if opts.inPlace {
+		return restoreInPlace(ctx, env, w, opts, dataset, snap)
+	}
+	into := opts.into
+	if into == "" {
+		into = dataset + "-restore-" + snap.Name
+	}
+	if err := zfs.ValidateDataset(into); err != nil {
+		return usageError{err}
+	}
+	if ok, err := env.ZFS.Exists(ctx, into); err != nil {
+		return err
+	} else if ok {
+		return usagef("%s exists; choose another name with --into", into)
+	}
+	fmt.Fprintf(w, "restoring %s@%s (%s, %s) into %s\n", dataset, snap.Name, orDash(snap.Consistency),
+		snap.Creation.Local().Format(time.RFC3339), into)
+	ready, stream, err := client.Fetch(&transport.SendRequest{Dataset: rel, Snapshot: snap.Name, GUID: snap.GUID,
+		Compression: transport.CompressionDefault})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, stream); err != nil {
+		return fmt.Errorf("receive into %s: %w", into, err)
+	}
+	if _, err := io.Copy(io.Discard, stream); err != nil {
+		return fmt.Errorf("end of the restore stream: %w", err)
+	}
+	fmt.Fprintf(w, "restored %s in %s\n", humanBytes(uint64(stream.RawBytes())), time.Since(start).Round(time.Millisecond))
+	if opts.define {
+		return defineRestored(ctx, env, w, ready.DomainXML, dataset, into)
+	}
+	return nil
+}
+
+// jobFor finds the job that backs dataset up.
+func jobFor(cfg *config.Sender, name, dataset string) (config.Job, error) {
+	if name != "" {
+		jobs, err := selectJobs(cfg, []string{name})
+		if err != nil {
+			return config.Job{}, err
+		}
+		return jobs[0], nil
+	}
+	for _, j := range cfg.Jobs {
+		for _, d := range j.Datasets {
+			if d == dataset {
+				return j, nil
+			}
+		}
+	}
+	if len(cfg.Jobs) == 1 {
+		return cfg.Jobs[0], nil
+	}
+	return config.Job{}, usagef("say which job backs %s up: --job NAME", dataset)
+}
+
+func pickSnapshot(snaps []transport.SnapshotInfo, want string) (transport.SnapshotInfo, error) {
+	if want == "latest" || want == "" {
+		return snaps[len(snaps)-1], nil
+	}
+	want = strings.TrimPrefix(want, "@")
+	for _, s := range snaps {
+		if s.Name == want {
+			return s, nil
+		}
+	}
+	return transport.SnapshotInfo{}, fmt.Errorf("no snapshot @%s on the target (hotzfs list --remote shows them)", want)
+}
+
+// restoreInPlace rolls the dataset back to a snapshot it still has locally, identified by GUID.
+func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreOptions, dataset string, snap transport.SnapshotInfo) error {
+	local, err := env.ZFS.List(ctx, []string{dataset}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+	if err != nil {
+		return err
+	}
+	var target *zfs.Dataset
+	var newer []string
+	for i, s := range local {
+		if s.GUID == snap.GUID {
+			target = &local[i]
+		}
+	}
+	if target == nil {
+		return fmt.Errorf("%s no longer has @%s locally; restore into a new dataset instead (without --in-place)", dataset, snap.Name)
+	}
+	for _, s := range local {
+		if s.CreateTXG > target.CreateTXG {
+			newer = append(newer, "@"+s.Short())
+		}
+	}
+	fmt.Fprintf(w, "plan: roll %s back to @%s, destroying %d newer snapshot(s) %s and all changes since\n",
+		dataset, snap.Name, len(newer), strings.Join(newer, " "))
+	if !opts.yes {
+		fmt.Fprintln(w, "nothing done: add --yes to carry it out (shut the guest off first)")
+		return nil
+	}
+	if err := env.ZFS.Rollback(ctx, target.Name, true); err != nil {
+		return fmt.Errorf("%w (is the guest using %s shut off?)", err, dataset)
+	}
+	fmt.Fprintf(w, "rolled %s back to @%s\n", dataset, snap.Name)
+	return nil
+}
+
+// defineRestored defines the stored guest, renamed, with its disks on the restored dataset.
+func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, into string) error {
+	if xml == "" {
+		return fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?)", from)
+	}
+	var d struct{ Name string }
+	if i := strings.Index(xml, "<name>"); i >= 0 {
+		rest := xml[i+6:]
+		d.Name, _, _ = strings.Cut(rest, "</name>")
+	}
+	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into}
+	fromProps, err1 := env.ZFS.GetProps(ctx, from, "mountpoint")
+	intoProps, err2 := env.ZFS.GetProps(ctx, into, "mountpoint")
+	if err1 == nil && err2 == nil && strings.HasPrefix(fromProps["mountpoint"], "/") && strings.HasPrefix(intoProps["mountpoint"], "/") {
+		paths[fromProps["mountpoint"]] = intoProps["mountpoint"]
+	}
+	newXML, err := guest.RewriteForRestore(xml, d.Name+"-restored", paths)
+	if err != nil {
+		return err
+	}
+	client, err := env.Guests(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	dom, err := client.Define(ctx, newXML)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "defined guest %s (start it with: virsh start %s)\n", dom.Name, dom.Name)
+	return nil
+}
