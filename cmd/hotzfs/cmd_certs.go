@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -50,6 +51,9 @@ func (o certsOptions) validityFrom(now time.Time) certs.Validity {
 func runCertsCA(w io.Writer, opts certsOptions) error {
 	ca, err := certs.NewCA("hotzfs CA", opts.validityFrom(time.Now()))
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(opts.dir, 0o700); err != nil {
 		return err
 	}
 	crt, key := filepath.Join(opts.dir, "ca.crt"), filepath.Join(opts.dir, "ca.key")
