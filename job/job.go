@@ -98,6 +98,12 @@ func Run(ctx context.Context, env Env, j config.Job, steps Steps) *Report {
 		errs = append(errs, replicateAndPrune(ctx, env, j, datasets, steps, rep, log)...)
 	}
 	rep.Err = errors.Join(errs...)
+	if !steps.DryRun {
+		rep.Duration = env.now().Sub(rep.Started)
+		if err := Record(env.Config.StateDir, rep); err != nil {
+			log.Warn("cannot record the run's status", "err", err)
+		}
+	}
 	return rep
 }
 

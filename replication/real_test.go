@@ -3,6 +3,7 @@ package replication_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -260,14 +261,18 @@ func TestRealCorruptedByteIsRefusedAndRetrySucceeds(t *testing.T) {
 }
 
 func TestRealTargetPoolFullThenFreed(t *testing.T) {
-	r := newRig(t, 128)
+	r := newRig(t, 256)
 	ds, mnt := r.filesystem("big", 11)
 	r.snap(ds, "a")
 	_, err := r.replicate(ds, "tank/big", transport.CompressionNone)
 	must(t, err)
 	filler := r.dst + "/filler"
 	must(t, r.z.CreateFilesystem(r.ctx, filler, nil))
-	zfstest.WriteFile(t, filepath.Join(zfstest.Mountpoint(t, filler), "f"), 1, 60<<20)
+	props, err := r.z.GetProps(r.ctx, r.dst, "available")
+	must(t, err)
+	var avail int
+	fmt.Sscan(props["available"], &avail)
+	zfstest.WriteFile(t, filepath.Join(zfstest.Mountpoint(t, filler), "f"), 1, avail-16<<20) // leave 16 MiB
 	zfstest.WriteTree(t, mnt, 110, 6, 8<<20)
 	r.snap(ds, "b")
 	_, err = r.replicate(ds, "tank/big", transport.CompressionNone)

@@ -61,11 +61,6 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 		if rep.Err != nil {
 			failed++
 		}
-		if !steps.DryRun && !errors.Is(rep.Err, job.ErrLocked) {
-			if err := job.Record(env.Config.StateDir, rep); err != nil {
-				env.Log.Warn("cannot record the run's status", "err", err)
-			}
-		}
 	}
 	if opts.json {
 		if err := json.NewEncoder(w).Encode(jsonReports(reports)); err != nil {
