@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/hotzfs/hotzfs/job"
+)
+
+type daemonOptions struct{ config string }
+
+func newDaemonCmd(g *globalOptions) *cobra.Command {
+	var opts daemonOptions
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the configured jobs on their cron schedules (SIGHUP reloads the config, SIGTERM stops)",
+		Long: `daemon runs every job that has a schedule. A job never overlaps itself; a manual hotzfs backup of the
+same job waits its turn through the job's lock (exit code 4). SIGHUP lets running jobs finish, then reloads
+the config (a config with errors is refused and the old one stays). SIGTERM or SIGINT cancels running jobs —
+guests are thawed and interrupted receives stay resumable — and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd.Context(), g, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
+	return cmd
+}
+
+func runDaemon(ctx context.Context, g *globalOptions, opts daemonOptions) error {
+	env, err := senderEnv(g, opts.config)
+	if err != nil {
+		return err
+	}
+	log := env.Log
+	reg := prometheus.NewRegistry()
+	metrics := job.NewMetrics(reg)
+	if env.Config.Metrics != "" {
+		go serveMetrics(ctx, env.Config.Metrics, reg, log)
+	}
+	if err := recoverFrozen(ctx, env); err != nil {
+		log.Warn("thawing guests left frozen by an earlier run", "err", err)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	done := func(r *job.Report) {
+		metrics.Observe(r)
+		if r.Err != nil {
+			log.Error("job failed", "job", r.Job, "duration", r.Duration, "err", r.Err)
+		} else {
+			log.Info("job done", "job", r.Job, "duration", r.Duration)
+		}
+	}
+	sched, n := job.StartScheduler(ctx, env, done)
+	log.Info("daemon started", "config", opts.config, "scheduled_jobs", n)
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping: cancelling running jobs")
+			sched.Stop()
+			return nil
+		case <-hup:
+			next, err := senderEnv(g, opts.config)
+			if err != nil {
+				log.Error("reload refused: the config has errors; keeping the running one", "err", err)
+				continue
+			}
+			log.Info("reloading: waiting for running jobs")
+			sched.Drain()
+			env = next
+			sched, n = job.StartScheduler(ctx, env, done)
+			log.Info("reloaded", "scheduled_jobs", n)
+		}
+	}
+}
