@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		wireBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotzfs_replication_wire_bytes_total",
 			Help: "Bytes sent on the wire (after compression)."}, []string{"job", "dataset"}),
 		freezeWindow: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hotzfs_freeze_window_seconds",
-			Help: "Time guests spent frozen per snapshot (first freeze to last thaw).",
+			Help:    "Time guests spent frozen per snapshot (first freeze to last thaw).",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
 		replicated: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hotzfs_dataset_last_replicated_timestamp_seconds",
 			Help: "When a dataset's target last became up to date."}, []string{"job", "dataset"}),

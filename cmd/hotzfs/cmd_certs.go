@@ -48,6 +48,15 @@ func (o certsOptions) validityFrom(now time.Time) certs.Validity {
 	return certs.Validity{Now: now, Duration: o.validity}
 }
 
+// leafValidity is the requested validity, cut so that the certificate does not outlive its CA.
+func (o certsOptions) leafValidity(ca *certs.Pair, now time.Time) certs.Validity {
+	v := o.validityFrom(now)
+	if left := ca.Cert.NotAfter.Sub(now); left < v.Duration {
+		v.Duration = left
+	}
+	return v
+}
+
 func runCertsCA(w io.Writer, opts certsOptions) error {
 	ca, err := certs.NewCA("hotzfs CA", opts.validityFrom(time.Now()))
 	if err != nil {
@@ -85,7 +94,7 @@ func runCertsServer(w io.Writer, opts certsOptions, name string) error {
 		}
 		spec.IPs = append(spec.IPs, ip)
 	}
-	pair, err := certs.NewServer(ca, spec, opts.validityFrom(time.Now()))
+	pair, err := certs.NewServer(ca, spec, opts.leafValidity(ca, time.Now()))
 	if err != nil {
 		return err
 	}
@@ -100,7 +109,7 @@ func runCertsClient(w io.Writer, opts certsOptions, name string) error {
 	if err != nil {
 		return err
 	}
-	pair, err := certs.NewClient(ca, name, opts.validityFrom(time.Now()))
+	pair, err := certs.NewClient(ca, name, opts.leafValidity(ca, time.Now()))
 	if err != nil {
 		return err
 	}
