@@ -40,7 +40,8 @@ func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 }
 
 // groupListing turns a recursive listing of root into one DatasetInfo per dataset below root, with names
-// relative to root and snapshots oldest first.
+// relative to root and snapshots oldest first. Without a filter, datasets with neither snapshots nor a
+// partial receive (the parents the receiver creates) are left out.
 func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transport.DatasetInfo {
 	byName := map[string]*transport.DatasetInfo{}
 	var order []string
@@ -66,6 +67,9 @@ func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transp
 	out := make([]transport.DatasetInfo, 0, len(order))
 	for _, rel := range order {
 		info := byName[rel]
+		if len(want) == 0 && len(info.Snapshots) == 0 && info.ResumeToken == "" {
+			continue // a parent the receiver created; asked for by name, it is listed
+		}
 		sort.Slice(info.Snapshots, func(i, j int) bool { return info.Snapshots[i].CreateTXG < info.Snapshots[j].CreateTXG })
 		out = append(out, *info)
 	}
