@@ -42,7 +42,7 @@ $HOTZFS certs ca --dir "$PKI"
 $HOTZFS certs server localhost --ip 127.0.0.1 --dir "$PKI"
 $HOTZFS certs client demo-host --dir "$PKI"
 cat >"$WORK/receiver.yaml" <<YAML
-listen: 127.0.0.1:0
+listen: 127.0.0.1:17390
 tls: {ca: $PKI/ca.crt, cert: $PKI/localhost.crt, key: $PKI/localhost.key}
 root: $DST/backup
 clients:

@@ -49,8 +49,17 @@ func (r *rig) exec(t *testing.T, d Domain, script string) string {
 	t.Helper()
 	return r.gt.Exec(t, d.Name, script)
 }
-func (r *rig) ticks(t *testing.T, d Domain) []float64 { t.Helper(); return r.gt.Ticks(t, d.Name) }
-func (r *rig) uptime(t *testing.T, d Domain) float64  { t.Helper(); return r.gt.Uptime(t, d.Name) }
+
+func (r *rig) ticks(t *testing.T, d Domain) []float64 {
+	t.Helper()
+	return r.gt.Ticks(t, d.Name)
+}
+
+func (r *rig) uptime(t *testing.T, d Domain) float64 {
+	t.Helper()
+	return r.gt.Uptime(t, d.Name)
+}
+
 func (r *rig) hookLog(t *testing.T, d Domain) []guesttest.HookCall {
 	t.Helper()
 	return r.gt.HookLog(t, d.Name)
@@ -59,7 +68,7 @@ func (r *rig) hookLog(t *testing.T, d Domain) []guesttest.HookCall {
 func ticksBetween(ticks []float64, from, to float64) int {
 	return guesttest.TicksBetween(ticks, from, to)
 }
+
 func libvirtCode(err error) string { return guesttest.LibvirtCode(err) }
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	return guesttest.Ctx(t, d)
-}
+
+func testCtx(t *testing.T, d time.Duration) context.Context { return guesttest.Ctx(t, d) }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# run-tests.sh — run the guest package's tests against a real libvirt guest with qemu-guest-agent.
+# run-tests.sh — run the guest and snapshot packages' tests against a real libvirt guest with qemu-guest-agent.
 #
 # Sets up libvirt on this host (setup-libvirt.sh), builds or reuses the test guest (build-guest.sh), removes
-# test domains left over by an interrupted run, then runs `go test ./guest/ -v` with the variables that enable
-# the real-guest tests. Extra arguments go to `go test` (e.g. -run TestRealHungAgent).
+# test domains left over by an interrupted run, then runs `go test ./guest/ ./snapshot/ -v` with the variables
+# that enable the real-guest tests. Packages run one after the other (-p 1): one test guest at a time, and the
+# timings the tests log are not skewed by a second TCG guest. Extra arguments go to `go test`
+# (e.g. -run TestRealHungAgent).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,4 +32,4 @@ trap cleanup_domains EXIT
 
 export PATH=$PATH:/usr/local/go/bin
 cd "$REPO"
-HOTZFS_TEST_LIBVIRT=$URI HOTZFS_TEST_GUEST_DIR=$GUEST_DIR go test ./guest/ -v -count=1 -timeout 20m "$@"
+HOTZFS_TEST_LIBVIRT=$URI HOTZFS_TEST_GUEST_DIR=$GUEST_DIR go test ./guest/ ./snapshot/ -v -count=1 -p 1 -timeout 40m "$@"
