@@ -33,6 +33,11 @@ tier_unit() {
 	go test -count=1 -v ./... >"$logdir/unit.log" 2>&1 || rc=$?
 	grep -E '^(ok|FAIL|PASS|panic:|--- FAIL|--- SKIP|\s+--- FAIL|\s+\S+_test\.go:[0-9]+:)' "$logdir/unit.log"
 	count "$logdir/unit.log"
+	local f
+	for f in FuzzFrameReader FuzzDecodeMessage; do
+		log "unit: fuzzing $f for 15 s (seed corpus in transport/testdata/fuzz)"
+		go test ./transport -run '^$' -fuzz "^$f\$" -fuzztime 15s || rc=1
+	done
 	return $rc
 }
 
