@@ -43,11 +43,14 @@ func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []st
 			Flags: replication.SendFlags{Raw: j.Send.Raw, Compressed: j.Send.Compressed, LargeBlocks: j.Send.LargeBlocks,
 				Embedded: j.Send.Embedded},
 			Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback,
-			DomainXML: func(ctx context.Context, snap string) (string, error) { return domainXML(ctx, env.ZFS, snap) },
-			Progress:  env.Progress}
+			SnapshotMeta: func(ctx context.Context, snap string) (string, string, error) {
+				return snapshotMeta(ctx, env.ZFS, snap)
+			},
+			Progress: env.Progress}
 		for _, ds := range datasets {
 			r, err := sender.Replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
 			rep.Replicated = append(rep.Replicated, r)
+			updateHolds(byDataset[ds], r)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -74,14 +77,34 @@ func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []st
 	return errs
 }
 
-// domainXML returns the guest definition stored with a source snapshot, "" for a plain dataset.
-func domainXML(ctx context.Context, z *zfs.Runner, snap string) (string, error) {
+// snapshotMeta returns the guest definition ("" for a plain dataset) and consistency level recorded on a
+// source snapshot.
+func snapshotMeta(ctx context.Context, z *zfs.Runner, snap string) (string, string, error) {
 	props, err := z.GetProps(ctx, snap, "all")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
+	consistency := props[snapshot.PropConsistency]
 	if _, ok := props[snapshot.PropDomXML+".sha256"]; !ok {
-		return "", nil
+		return "", consistency, nil
 	}
-	return snapshot.DecodeDomainXML(props)
+	xml, err := snapshot.DecodeDomainXML(props)
+	return xml, consistency, err
+}
+
+// updateHolds brings the run's listing up to date with the holds replication moved, so pruning sees the old
+// base as released without listing again.
+func updateHolds(list []zfs.Dataset, r replication.Report) {
+	released := map[string]bool{}
+	for _, name := range r.Released {
+		released[name] = true
+	}
+	for i := range list {
+		switch {
+		case released[list[i].Name] && list[i].UserRefs > 0:
+			list[i].UserRefs--
+		case list[i].Name == r.Held && list[i].UserRefs == 0:
+			list[i].UserRefs = 1
+		}
+	}
 }

@@ -255,6 +255,11 @@ func (ss *session) finishReceive(ctx context.Context, target string, req *transp
 	if err := ss.moveBaseHold(ctx, newest, snaps); err != nil {
 		return nil, err
 	}
+	if req.Consistency != "" {
+		if err := ss.srv.zfs.SetProps(ctx, newest.Name, map[string]string{consistencyProp: req.Consistency}); err != nil {
+			return nil, fmt.Errorf("record consistency on %s: %w", newest.Name, err)
+		}
+	}
 	if req.DomainXML != "" {
 		if err := storeDomainXML(ctx, ss.srv.zfs, newest.Name, req.DomainXML); err != nil {
 			return nil, err

@@ -28,8 +28,9 @@ type Sender struct {
 	Bandwidth     int64  // bytes per second on the wire; 0: unlimited
 	HoldTag       string // hold placed on the source's incremental base, e.g. "hotzfs-base:offsite"
 	AllowRollback bool
-	// DomainXML returns the guest definition stored with a source snapshot, "" for none. Optional.
-	DomainXML func(ctx context.Context, snapshot string) (string, error)
+	// SnapshotMeta returns the guest definition and consistency level recorded on a source snapshot ("" for
+	// none); they travel with it to the receiver. Optional.
+	SnapshotMeta func(ctx context.Context, snapshot string) (xml, consistency string, err error)
 	// Progress, if set, is called with each stream's progress counter when it starts.
 	Progress func(dataset string, p *transport.Progress)
 }
@@ -49,6 +50,9 @@ type Report struct {
 	Base           string // newest snapshot common to both sides afterwards (short name)
 	BaseGUID       uint64
 	TargetSnaps    []transport.SnapshotInfo
+	// Held is the source snapshot now holding HoldTag (full name); Released lists those that no longer do.
+	Held     string
+	Released []string
 }
 
 // StepReport is one stream sent.
@@ -169,12 +173,12 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 			}
 			req.From, req.FromGUID = step.From[1:], guidOf(ds.Snapshots, step.From[1:], kind)
 		}
-		if s.DomainXML != nil {
-			xml, err := s.DomainXML(ctx, opts.Snapshot)
+		if s.SnapshotMeta != nil {
+			xml, consistency, err := s.SnapshotMeta(ctx, opts.Snapshot)
 			if err != nil {
 				return StepReport{}, err
 			}
-			req.DomainXML = xml
+			req.DomainXML, req.Consistency = xml, consistency
 		}
 	}
 	estimate, err := s.ZFS.Estimate(ctx, opts)
@@ -232,6 +236,7 @@ func (s *Sender) finish(ctx context.Context, ds Dataset, plan Plan, rep *Report)
 	if err := s.ZFS.Hold(ctx, s.HoldTag, base); err != nil && !errors.Is(err, zfs.ErrExists) {
 		return fmt.Errorf("hold the new base %s: %w", base, err)
 	}
+	rep.Held = base
 	var held []string
 	for _, d := range ds.Snapshots {
 		if d.Type == zfs.Snapshot && d.UserRefs > 0 && d.Name != base {
@@ -248,5 +253,9 @@ func (s *Sender) finish(ctx context.Context, ds Dataset, plan Plan, rep *Report)
 			stale = append(stale, h.Snapshot)
 		}
 	}
-	return s.ZFS.Release(ctx, s.HoldTag, stale...)
+	if err := s.ZFS.Release(ctx, s.HoldTag, stale...); err != nil {
+		return err
+	}
+	rep.Released = stale
+	return nil
 }

@@ -104,8 +104,9 @@ type ReceiveRequest struct {
 	Force       bool        `json:"force,omitempty"`  // zfs receive -F, when the job allows rollback
 	Raw         bool        `json:"raw,omitempty"`    // raw (encrypted) stream
 	Compression Compression `json:"compression"`
-	Estimate    uint64      `json:"estimate,omitempty"`   // expected stream size from zfs send -nvP
-	DomainXML   string      `json:"domain_xml,omitempty"` // the guest's definition at snapshot time
+	Estimate    uint64      `json:"estimate,omitempty"`    // expected stream size from zfs send -nvP
+	DomainXML   string      `json:"domain_xml,omitempty"`  // the guest's definition at snapshot time
+	Consistency string      `json:"consistency,omitempty"` // of Snapshot: fs-frozen, crash, offline, none
 }
 
 // SendRequest asks the receiver to send a snapshot back (restore). The receiver answers Ready and the stream,

@@ -112,6 +112,11 @@ func (m *ReceiveRequest) Validate() error {
 	if len(m.DomainXML) > domainXMLLen {
 		return fmt.Errorf("receive request: domain XML is %d bytes, more than %d", len(m.DomainXML), domainXMLLen)
 	}
+	switch m.Consistency {
+	case "", "fs-frozen", "crash", "offline", "none":
+	default:
+		return fmt.Errorf("receive request: unknown consistency %.20q", m.Consistency)
+	}
 	return nil
 }
 
