@@ -42,8 +42,14 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("%s %s: %s", e.Cmd, strings.Join(e.Args, " "), msg)
 }
 
-// Unwrap makes errors.Is(err, ErrDatasetNotFound) and friends work.
-func (e *CommandError) Unwrap() []error { return []error{e.Kind, e.Err} }
+// Unwrap makes errors.Is(err, ErrDatasetNotFound) and friends work. ErrHeld also counts as ErrBusy: OpenZFS
+// 2.1 reports a held snapshot only as "dataset is busy".
+func (e *CommandError) Unwrap() []error {
+	if e.Kind == ErrHeld {
+		return []error{e.Kind, ErrBusy, e.Err}
+	}
+	return []error{e.Kind, e.Err}
+}
 
 // stderrKinds maps fragments of zfs's stderr to kinds, checked in order; the first match wins. The texts are
 // those printed by OpenZFS 2.1 and 2.3 (captured in testdata/openzfs-*).
@@ -57,6 +63,7 @@ var stderrKinds = []struct {
 	{"has been modified", ErrDestinationModified},
 	{"does not match incremental source", ErrIncrementalMismatch},
 	{"incremental source", ErrIncrementalMismatch},
+	{"not an earlier snapshot", ErrIncrementalMismatch},
 	{"must specify -f to overwrite", ErrDestinationExists},
 	{"out of space", ErrNoSpace},
 	{"no space left", ErrNoSpace},
@@ -69,6 +76,7 @@ var stderrKinds = []struct {
 	{"dataset does not exist", ErrDatasetNotFound},
 	{"could not find any snapshots to destroy", ErrDatasetNotFound},
 	{"no such dataset", ErrDatasetNotFound},
+	{"does not exist", ErrDatasetNotFound},
 	{"dataset already exists", ErrExists},
 	{"tag already exists", ErrExists},
 	{"being held", ErrHeld},

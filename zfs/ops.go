@@ -152,14 +152,15 @@ func (r *Runner) Holds(ctx context.Context, snapshots ...string) ([]Hold, error)
 			return nil, err
 		}
 	}
-	out, err := r.zfs(ctx, append([]string{"holds", "-H", "-p", "--"}, snapshots...)...)
+	// No -p: OpenZFS 2.1 does not accept it for holds, and the time column is not used.
+	out, err := r.zfs(ctx, append([]string{"holds", "-H", "--"}, snapshots...)...)
 	if err != nil {
 		return nil, err
 	}
 	return parseHolds(string(out))
 }
 
-// parseHolds parses `zfs holds -H -p` output: snapshot, tag, timestamp, tab-separated.
+// parseHolds parses `zfs holds -H` output: snapshot, tag, time, tab-separated.
 func parseHolds(out string) ([]Hold, error) {
 	var holds []Hold
 	for i, line := range strings.Split(out, "\n") {
