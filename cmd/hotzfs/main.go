@@ -48,7 +48,12 @@ type exitError struct {
 	err  error
 }
 
-func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e exitError) Unwrap() error { return e.err }
 
 func main() {
@@ -93,7 +98,7 @@ func newRootCmd() *cobra.Command {
 	g := &globalOptions{}
 	g.register(root)
 	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd(), newGuardCmd(g),
-		newRestoreCmd(g), newListCmd(g), newDaemonCmd(g),
+		newRestoreCmd(g), newListCmd(g), newDaemonCmd(g), newStatusCmd(), newCheckCmd(),
 		newRunCmd(g, "backup", "Snapshot, replicate and prune the configured jobs (all, or those named): the one-shot for cron", job.AllSteps),
 		newRunCmd(g, "snapshot", "Take the jobs' snapshots (guests quiesced) without replicating", job.Steps{Snapshot: true}),
 		newRunCmd(g, "replicate", "Send the jobs' snapshots to their targets", job.Steps{Replicate: true}),
