@@ -259,7 +259,9 @@ func (r *Runner) SetProps(ctx context.Context, name string, props map[string]str
 	if err != nil {
 		return err
 	}
-	args := []string{"set", "--"}
+	// No "--": OpenZFS 2.1's zfs set takes no options and reads "--" as a bad one. The property names and
+	// the target are validated above and cannot start with '-'.
+	args := []string{"set"}
 	for i := 1; i < len(propArgs); i += 2 {
 		args = append(args, propArgs[i])
 	}
