@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# replication-vm.sh — runs INSIDE the OpenZFS test VM (started by test/bench/replication.sh).
+#
+# Compares, in one run on the same data, hotzfs replication over mTLS on loopback against the raw
+# `zfs send | zfs receive` pipe and the `zstd -3 -T2` CLI pipe: full send of a mixed dataset (1/3 binaries,
+# 1/3 random, 1/3 text; compression=off), an incremental of ~1/10 of it, a run with nothing to send, and a
+# bandwidth-limited link. Prints a table of MB/s, ratios against the raw pipe, and bytes on the wire.
+set -euo pipefail
+
+SIZE_MB=${BENCH_SIZE_MB:-512}
+RUNS=${BENCH_RUNS:-3}
+HOTZFS=/mnt/share/hotzfs
+W=/var/tmp/bench
+SRC=bsrc
+DST=bdst
+mkdir -p $W/pki $W/state
+modprobe zfs
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+log() { printf '# %s\n' "$*" >&2; }
+
+truncate -s $((SIZE_MB * 3 + 1024))M $W/src.img $W/dst.img
+zpool create -f -O compression=off -O mountpoint=/$SRC $SRC $W/src.img
+zpool create -f -O compression=off -O mountpoint=/$DST $DST $W/dst.img
+zfs create $SRC/data
+third=$((SIZE_MB / 3))
+log "making ${SIZE_MB} MB of mixed data"
+mkdir -p /$SRC/data/bin /$SRC/data/rand /$SRC/data/text
+(find /usr/lib /usr/bin -type f -size +8k 2>/dev/null | head -n 20000 | while read -r f; do cat "$f"; done) |
+	head -c $((third << 20)) | split -b 4M - /$SRC/data/bin/part.
+head -c $((third << 20)) /dev/urandom | split -b 4M - /$SRC/data/rand/part.
+(while :; do cat /usr/share/common-licenses/* /usr/share/perl5/*/*.pm 2>/dev/null || true; done) |
+	head -c $((third << 20)) | split -b 4M - /$SRC/data/text/part.
+sync
+zfs snapshot $SRC/data@s1
+total=$(zfs send -nvP $SRC/data@s1 2>&1 | awk '$1=="size"{print $2}')
+log "full stream: $total bytes"
+
+# certificates and a receiver on loopback
+$HOTZFS certs ca --dir $W/pki >/dev/null
+$HOTZFS certs server localhost --ip 127.0.0.1 --dir $W/pki >/dev/null
+$HOTZFS certs client bench --dir $W/pki >/dev/null
+cat >$W/receiver.yaml <<YAML
+listen: 127.0.0.1:17391
+tls: {ca: $W/pki/ca.crt, cert: $W/pki/localhost.crt, key: $W/pki/localhost.key}
+root: $DST/r
+max_streams: 32
+clients: {bench: {}}
+YAML
+$HOTZFS serve --config $W/receiver.yaml --log-level error --ready-file $W/addr &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null; zpool destroy -f $SRC; zpool destroy -f $DST' EXIT
+for _ in $(seq 100); do [[ -s $W/addr ]] && break; sleep 0.1; done
+config() { # config COMPRESSION BANDWIDTH
+	cat >$W/hotzfs.yaml <<YAML
+state_dir: $W/state
+targets:
+  t: {address: "127.0.0.1:17391", ca: $W/pki/ca.crt, cert: $W/pki/bench.crt, key: $W/pki/bench.key, server_name: localhost}
+jobs:
+  - name: bench
+    datasets: [$SRC/data]
+    target: t
+    compression: $1
+    bandwidth: "$2"
+YAML
+}
+reset_target() { zfs destroy -r $DST/r 2>/dev/null || true; zfs destroy -r $DST/raw 2>/dev/null || true; }
+hz_replicate() { $HOTZFS replicate --config $W/hotzfs.yaml --log-level error --json >$W/report.json; }
+wire() { grep -o '"wire_bytes":[0-9]*' $W/report.json | head -1 | cut -d: -f2; }
+
+declare -A T WIRE
+measure() { # measure NAME COMMAND... — median wall time of RUNS runs, target reset before each
+	local name=$1 i s e
+	shift
+	for i in $(seq "$RUNS"); do
+		reset_target
+		sync
+		s=$(now)
+		"$@"
+		e=$(now)
+		echo "$e - $s" | bc
+	done | median >$W/t.$name
+	T[$name]=$(cat $W/t.$name)
+	WIRE[$name]=-
+	[[ -s $W/report.json ]] && WIRE[$name]=$(wire) && : >$W/report.json
+	log "$name: ${T[$name]} s"
+}
+raw_full() { zfs send $SRC/data@s1 | zfs receive -u $DST/raw; }
+zstd_full() { zfs send $SRC/data@s1 | zstd -3 -T2 -q | zstd -d -q | zfs receive -u $DST/raw; }
+zstd_bytes=$(zfs send $SRC/data@s1 | zstd -3 -T2 -q | wc -c)
+
+: >$W/report.json
+measure raw raw_full
+measure zstd3 zstd_full
+config none 0
+measure hz_none hz_replicate
+config default 0
+measure hz_default hz_replicate
+config fastest 0
+measure hz_fastest hz_replicate
+
+# incremental: ~1/10 of the data changes
+reset_target
+config none 0
+hz_replicate
+zfs receive -u $DST/raw < <(zfs send $SRC/data@s1)
+head -c $((SIZE_MB / 10 << 20)) /dev/urandom >/$SRC/data/rand/incr.bin
+sync
+zfs snapshot $SRC/data@s2
+incr=$(zfs send -nvP -i @s1 $SRC/data@s2 2>&1 | awk '$1=="size"{print $2}')
+incr_raw() { zfs send -i @s1 $SRC/data@s2 | zfs receive -u -F $DST/raw; }
+incr_hz() { hz_replicate; }
+undo_incr() { zfs rollback -r $DST/raw@s1 2>/dev/null || true; zfs rollback -r $DST/r/bench/$SRC/data@s1 2>/dev/null || true; }
+ti_raw=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_raw; e=$(now); echo "$e - $s" | bc; done | median)
+ti_hz=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_hz; e=$(now); echo "$e - $s" | bc; done | median)
+t_noop=$(for i in $(seq "$RUNS"); do s=$(now); hz_replicate; e=$(now); echo "$e - $s" | bc; done | median)
+
+# bandwidth-limited link: 8 MB/s, far below the raw pipe here
+limit=8
+config none "${limit}MiB/s"
+measure lim_none hz_replicate
+config default "${limit}MiB/s"
+measure lim_default hz_replicate
+
+mbs() { echo "scale=1; $total / 1000000 / $1" | bc; }
+ratio() { echo "scale=2; ${T[raw]} / $1" | bc; }
+echo
+echo "OpenZFS $(zfs version | head -1 | sed 's/zfs-//'), ${SIZE_MB} MB mixed dataset (stream $total bytes), median of $RUNS runs"
+echo
+echo "| method (full send) | s | MB/s | × raw | bytes on the wire |"
+echo "|---|---|---|---|---|"
+echo "| raw zfs send \| zfs receive | ${T[raw]} | $(mbs "${T[raw]}") | 1.00 | — |"
+echo "| zfs send \| zstd -3 -T2 \| zstd -d \| zfs receive | ${T[zstd3]} | $(mbs "${T[zstd3]}") | $(ratio "${T[zstd3]}") | $zstd_bytes |"
+for m in hz_none hz_fastest hz_default; do
+	echo "| hotzfs over mTLS, compression ${m#hz_} | ${T[$m]} | $(mbs "${T[$m]}") | $(ratio "${T[$m]}") | ${WIRE[$m]} |"
+done
+echo
+echo "| incremental ($incr bytes) | s | × raw time |"
+echo "|---|---|---|"
+echo "| raw zfs send -i \| zfs receive | $ti_raw | 1.00 |"
+echo "| hotzfs replicate (none) | $ti_hz | $(echo "scale=2; $ti_hz / $ti_raw" | bc) |"
+echo "| hotzfs replicate, nothing to send | $t_noop | — |"
+echo
+echo "| link limited to ${limit} MiB/s | s | effective MB/s | × raw pipe rate at the limit |"
+echo "|---|---|---|---|"
+for m in lim_none lim_default; do
+	echo "| hotzfs, compression ${m#lim_} | ${T[$m]} | $(mbs "${T[$m]}") | $(echo "scale=2; $total / 1048576 / ${T[$m]} / $limit" | bc) |"
+done
