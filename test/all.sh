@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # all.sh — the whole hotzfs test suite, as `make test` and CI run it.
 #
-# Usage: test/all.sh [unit|zfs|guest]...      (default: all three tiers)
+# Usage: test/all.sh [unit|zfs|guest|demo]...      (default: all four tiers)
 #
 # Tiers: unit (go vet + go test on the host; tests that need real systems skip here and say where they run),
 # zfs (real OpenZFS 2.1 and 2.3 in the test VM: test/zfs-suite.sh), guest (libvirt with a real guest running
-# qemu-guest-agent: test/guest/run-tests.sh). Each tier installs what it needs. The last line is the total:
+# qemu-guest-agent: test/guest/run-tests.sh), demo (the README's demo, demo/run.sh, in the test VM). Each
+# tier installs what it needs. The last line is the total:
 # "tests: N passed, N failed, N skipped". Exits non-zero if any tier failed.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 tiers=("$@")
-((${#tiers[@]})) || tiers=(unit zfs guest)
+((${#tiers[@]})) || tiers=(unit zfs guest demo)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/hotzfs-tests.XXXXXX")
 status=0
 passed=0 failed=0 skipped=0
@@ -61,11 +62,21 @@ tier_guest() {
 	return $rc
 }
 
+tier_demo() {
+	log "demo: demo/run.sh (backup, incremental, prune, restore, checksums)"
+	if demo/run.sh 2>&1 | tee "$logdir/demo.log" && grep -q '^demo passed' "$logdir/demo.log"; then
+		passed=$((passed + 1))
+		return 0
+	fi
+	failed=$((failed + 1))
+	return 1
+}
+
 for t in "${tiers[@]}"; do
 	case $t in
-	unit | zfs | guest) ;;
+	unit | zfs | guest | demo) ;;
 	*)
-		echo "unknown tier $t (use unit, zfs, guest)" >&2
+		echo "unknown tier $t (use unit, zfs, guest, demo)" >&2
 		exit 2
 		;;
 	esac
