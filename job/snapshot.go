@@ -20,7 +20,9 @@ func takeSnapshot(ctx context.Context, env Env, j config.Job, log *slog.Logger) 
 	for i, h := range j.Hooks.Pre {
 		req.Hooks = append(req.Hooks, snapshot.Hook{Name: fmt.Sprintf("pre %d", i+1), Pre: h.Run, Timeout: time.Duration(h.Timeout)})
 	}
-	for i, h := range j.Hooks.Post {
+	// Post-hooks run in reverse order of the hooks list; add them reversed so they run as the config lists them.
+	for i := len(j.Hooks.Post) - 1; i >= 0; i-- {
+		h := j.Hooks.Post[i]
 		req.Hooks = append(req.Hooks, snapshot.Hook{Name: fmt.Sprintf("post %d", i+1), Post: h.Run, Timeout: time.Duration(h.Timeout)})
 	}
 	datasets := append([]string(nil), j.Datasets...)
