@@ -72,6 +72,7 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 	rep := Report{Source: ds.Source, Target: ds.Target}
 	source := toSnaps(ds.Snapshots)
 	ignoreToken := false
+	resumeFailures := 0
 	for round := 0; round < maxRounds; round++ {
 		info, found, err := s.targetInfo(ds.Target)
 		if err != nil {
@@ -97,12 +98,19 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 		}
 		for _, step := range plan.Steps {
 			sr, err := s.runStep(ctx, ds, step)
-			if err != nil {
-				if step.ResumeToken != "" && resumeImpossible(err) {
+			if err != nil && step.ResumeToken != "" {
+				// Try once more with a freshly read token; then, or at once when the token can never work,
+				// start over: the receiver discards the partial state and keeps its last complete snapshot.
+				resumeFailures++
+				if resumeImpossible(err) || resumeFailures >= 2 {
 					s.log().Warn("the interrupted receive cannot be resumed; starting over", "dataset", ds.Source, "err", err)
 					ignoreToken = true
-					break
+				} else {
+					s.log().Warn("resume failed; trying again with the target's current token", "dataset", ds.Source, "err", err)
 				}
+				break
+			}
+			if err != nil {
 				return rep, err
 			}
 			rep.Steps = append(rep.Steps, sr)
