@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/replication"
@@ -39,23 +40,13 @@ func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []st
 	targets := map[string][]transport.SnapshotInfo{}
 	var errs []error
 	if steps.Replicate {
-		sender := &replication.Sender{ZFS: env.ZFS, Client: client, Log: log, Compression: transport.Compression(j.Compression),
-			Flags: replication.SendFlags{Raw: j.Send.Raw, Compressed: j.Send.Compressed, LargeBlocks: j.Send.LargeBlocks,
-				Embedded: j.Send.Embedded},
-			Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback,
-			SnapshotMeta: func(ctx context.Context, snap string) (string, string, error) {
-				return snapshotMeta(ctx, env.ZFS, snap)
-			},
-			Progress: env.Progress}
-		for _, ds := range datasets {
-			r, err := sender.Replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
-			rep.Replicated = append(rep.Replicated, r)
-			updateHolds(byDataset[ds], r)
-			if err != nil {
-				errs = append(errs, err)
-				continue
+		reports, snaps, rerrs := replicateAll(ctx, env, j, datasets, byDataset, client, log)
+		rep.Replicated = append(rep.Replicated, reports...)
+		errs = append(errs, rerrs...)
+		for i, ds := range datasets {
+			if snaps[i] != nil {
+				targets[ds] = snaps[i]
 			}
-			targets[ds] = r.TargetSnaps
 		}
 	} else {
 		infos, err := client.List(nil)
@@ -107,4 +98,71 @@ func updateHolds(list []zfs.Dataset, r replication.Report) {
 			list[i].UserRefs = 1
 		}
 	}
+}
+
+// maxStreams bounds how many datasets of a job replicate at once, each over its own connection.
+const maxStreams = 2
+
+// replicateAll replicates the datasets, up to maxStreams at a time: the first worker uses client, the others
+// dial their own (a worker that cannot connect just leaves the work to the others). Results are in dataset
+// order; snaps[i] is nil when dataset i failed.
+func replicateAll(ctx context.Context, env Env, j config.Job, datasets []string, byDataset map[string][]zfs.Dataset,
+	client *replication.Client, log *slog.Logger) ([]replication.Report, [][]transport.SnapshotInfo, []error) {
+	reports := make([]replication.Report, len(datasets))
+	snaps := make([][]transport.SnapshotInfo, len(datasets))
+	errs := make([]error, len(datasets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	worker := func(c *replication.Client) {
+		defer wg.Done()
+		sender := newSender(env, j, c, log)
+		for i := range next {
+			ds := datasets[i]
+			r, err := sender.Replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
+			updateHolds(byDataset[ds], r)
+			reports[i], errs[i] = r, err
+			if err == nil {
+				snaps[i] = r.TargetSnaps
+			}
+		}
+	}
+	streams := maxStreams
+	if j.Bandwidth > 0 {
+		streams = 1 // the limit is per stream; one stream keeps the job within it
+	}
+	wg.Add(1)
+	go worker(client)
+	for n := 1; n < min(streams, len(datasets)); n++ {
+		c, err := env.Dial(ctx, j.Target)
+		if err != nil {
+			log.Warn("replicating with fewer parallel streams", "err", err)
+			break
+		}
+		defer c.Close()
+		wg.Add(1)
+		go worker(c)
+	}
+	for i := range datasets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return reports, snaps, out
+}
+
+func newSender(env Env, j config.Job, c *replication.Client, log *slog.Logger) *replication.Sender {
+	return &replication.Sender{ZFS: env.ZFS, Client: c, Log: log, Compression: transport.Compression(j.Compression),
+		Flags: replication.SendFlags{Raw: j.Send.Raw, Compressed: j.Send.Compressed, LargeBlocks: j.Send.LargeBlocks,
+			Embedded: j.Send.Embedded},
+		Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback,
+		SnapshotMeta: func(ctx context.Context, snap string) (string, string, error) {
+			return snapshotMeta(ctx, env.ZFS, snap)
+		},
+		Progress: env.Progress}
 }
