@@ -17,6 +17,7 @@ mkdir -p $W/pki $W/state
 modprobe zfs
 
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; } # calc EXPR [DECIMALS] — the VM has no bc
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 log() { printf '# %s\n' "$*" >&2; }
 
@@ -30,7 +31,7 @@ mkdir -p /$SRC/data/bin /$SRC/data/rand /$SRC/data/text
 (find /usr/lib /usr/bin -type f -size +8k 2>/dev/null | head -n 20000 | while read -r f; do cat "$f"; done) |
 	head -c $((third << 20)) | split -b 4M - /$SRC/data/bin/part.
 head -c $((third << 20)) /dev/urandom | split -b 4M - /$SRC/data/rand/part.
-(while :; do cat /usr/share/common-licenses/* /usr/share/perl5/*/*.pm 2>/dev/null || true; done) |
+awk 'BEGIN { for (i = 0; ; i++) printf "%08d the quick brown fox jumps over the lazy dog; status=%s size=%d\n", i, (i % 7 ? "ok" : "retry"), i * 37 % 100003 }' |
 	head -c $((third << 20)) | split -b 4M - /$SRC/data/text/part.
 sync
 zfs snapshot $SRC/data@s1
@@ -65,7 +66,10 @@ jobs:
     bandwidth: "$2"
 YAML
 }
-reset_target() { zfs destroy -r $DST/r 2>/dev/null || true; zfs destroy -r $DST/raw 2>/dev/null || true; }
+release_all() { # the receiver holds its base; tests reset the target, so drop those holds first
+	zfs list -H -t snapshot -o name -r $DST 2>/dev/null | while read -r s; do zfs release hotzfs-base "$s" 2>/dev/null || true; done
+}
+reset_target() { release_all; zfs destroy -r $DST/r 2>/dev/null || true; zfs destroy -r $DST/raw 2>/dev/null || true; }
 hz_replicate() { $HOTZFS replicate --config $W/hotzfs.yaml --log-level error --json >$W/report.json; }
 wire() { grep -o '"wire_bytes":[0-9]*' $W/report.json | head -1 | cut -d: -f2; }
 
@@ -79,7 +83,7 @@ measure() { # measure NAME COMMAND... — median wall time of RUNS runs, target 
 		s=$(now)
 		"$@"
 		e=$(now)
-		echo "$e - $s" | bc
+		calc "$e - $s"; echo
 	done | median >$W/t.$name
 	T[$name]=$(cat $W/t.$name)
 	WIRE[$name]=-
@@ -111,10 +115,10 @@ zfs snapshot $SRC/data@s2
 incr=$(zfs send -nvP -i @s1 $SRC/data@s2 2>&1 | awk '$1=="size"{print $2}')
 incr_raw() { zfs send -i @s1 $SRC/data@s2 | zfs receive -u -F $DST/raw; }
 incr_hz() { hz_replicate; }
-undo_incr() { zfs rollback -r $DST/raw@s1 2>/dev/null || true; zfs rollback -r $DST/r/bench/$SRC/data@s1 2>/dev/null || true; }
-ti_raw=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_raw; e=$(now); echo "$e - $s" | bc; done | median)
-ti_hz=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_hz; e=$(now); echo "$e - $s" | bc; done | median)
-t_noop=$(for i in $(seq "$RUNS"); do s=$(now); hz_replicate; e=$(now); echo "$e - $s" | bc; done | median)
+undo_incr() { release_all; zfs rollback -r $DST/raw@s1 2>/dev/null || true; zfs rollback -r $DST/r/bench/$SRC/data@s1 2>/dev/null || true; }
+ti_raw=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_raw; e=$(now); calc "$e - $s"; echo; done | median)
+ti_hz=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_hz; e=$(now); calc "$e - $s"; echo; done | median)
+t_noop=$(for i in $(seq "$RUNS"); do s=$(now); hz_replicate; e=$(now); calc "$e - $s"; echo; done | median)
 
 # bandwidth-limited link: 8 MB/s, far below the raw pipe here
 limit=8
@@ -123,8 +127,8 @@ measure lim_none hz_replicate
 config default "${limit}MiB/s"
 measure lim_default hz_replicate
 
-mbs() { echo "scale=1; $total / 1000000 / $1" | bc; }
-ratio() { echo "scale=2; ${T[raw]} / $1" | bc; }
+mbs() { calc "$total / 1000000 / $1" 1; }
+ratio() { calc "${T[raw]} / $1" 2; }
 echo
 echo "OpenZFS $(zfs version | head -1 | sed 's/zfs-//'), ${SIZE_MB} MB mixed dataset (stream $total bytes), median of $RUNS runs"
 echo
@@ -139,11 +143,11 @@ echo
 echo "| incremental ($incr bytes) | s | × raw time |"
 echo "|---|---|---|"
 echo "| raw zfs send -i \| zfs receive | $ti_raw | 1.00 |"
-echo "| hotzfs replicate (none) | $ti_hz | $(echo "scale=2; $ti_hz / $ti_raw" | bc) |"
+echo "| hotzfs replicate (none) | $ti_hz | $(calc "$ti_hz / $ti_raw" 2) |"
 echo "| hotzfs replicate, nothing to send | $t_noop | — |"
 echo
 echo "| link limited to ${limit} MiB/s | s | effective MB/s | × raw pipe rate at the limit |"
 echo "|---|---|---|---|"
 for m in lim_none lim_default; do
-	echo "| hotzfs, compression ${m#lim_} | ${T[$m]} | $(mbs "${T[$m]}") | $(echo "scale=2; $total / 1048576 / ${T[$m]} / $limit" | bc) |"
+	echo "| hotzfs, compression ${m#lim_} | ${T[$m]} | $(mbs "${T[$m]}") | $(calc "$total / 1048576 / ${T[$m]} / $limit" 2) |"
 done
