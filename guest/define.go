@@ -32,6 +32,15 @@ func (c *Client) Start(ctx context.Context, dom Domain) error {
 	return err
 }
 
+// DomainName returns the name in a domain XML.
+func DomainName(xml string) (string, error) {
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(xml); err != nil {
+		return "", fmt.Errorf("domain XML: %w", err)
+	}
+	return d.Name, nil
+}
+
 // RewriteForRestore prepares a stored domain XML for defining a restored copy next to the original: the
 // domain gets newName and no UUID (libvirt makes one), interface MAC addresses are dropped (libvirt makes new
 // ones, so the copy does not clash with the original on the network), and every disk source path that starts

@@ -149,7 +149,7 @@ func findGuestDisks(ctx context.Context, z *zfs.Runner, root, name, suffix strin
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", snap.Name, err)
 		}
-		if !strings.Contains(x, "<name>"+name+"</name>") {
+		if n, err := guest.DomainName(x); err != nil || n != name {
 			continue
 		}
 		xml = x

@@ -193,10 +193,9 @@ func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 	if xml == "" {
 		return fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?)", from)
 	}
-	var d struct{ Name string }
-	if i := strings.Index(xml, "<name>"); i >= 0 {
-		rest := xml[i+6:]
-		d.Name, _, _ = strings.Cut(rest, "</name>")
+	name, err := guest.DomainName(xml)
+	if err != nil {
+		return err
 	}
 	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into}
 	fromProps, err1 := env.ZFS.GetProps(ctx, from, "mountpoint")
@@ -204,7 +203,7 @@ func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 	if err1 == nil && err2 == nil && strings.HasPrefix(fromProps["mountpoint"], "/") && strings.HasPrefix(intoProps["mountpoint"], "/") {
 		paths[fromProps["mountpoint"]] = intoProps["mountpoint"]
 	}
-	newXML, err := guest.RewriteForRestore(xml, d.Name+"-restored", paths)
+	newXML, err := guest.RewriteForRestore(xml, name+"-restored", paths)
 	if err != nil {
 		return err
 	}
