@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # all.sh — the whole hotzfs test suite, as `make test` and CI run it.
 #
-# Usage: test/all.sh [unit|zfs|guest|demo]...      (default: all four tiers)
+# Usage: test/all.sh [unit|zfs|guest|demo|package]...      (default: all five tiers)
 #
 # Tiers: unit (go vet + go test on the host; tests that need real systems skip here and say where they run),
 # zfs (real OpenZFS 2.1 and 2.3 in the test VM: test/zfs-suite.sh), guest (libvirt with a real guest running
-# qemu-guest-agent: test/guest/run-tests.sh), demo (the README's demo, demo/run.sh, in the test VM). Each
-# tier installs what it needs. The last line is the total:
+# qemu-guest-agent: test/guest/run-tests.sh), demo (the README's demo, demo/run.sh, in the test VM), package
+# (goreleaser check and a snapshot build: static binaries, deb and rpm). Each tier installs what it needs. The last line is the total:
 # "tests: N passed, N failed, N skipped". Exits non-zero if any tier failed.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 tiers=("$@")
-((${#tiers[@]})) || tiers=(unit zfs guest demo)
+((${#tiers[@]})) || tiers=(unit zfs guest demo package)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/hotzfs-tests.XXXXXX")
 status=0
 passed=0 failed=0 skipped=0
@@ -72,11 +72,29 @@ tier_demo() {
 	return 1
 }
 
+tier_package() {
+	log "package: goreleaser check and snapshot build"
+	local gr
+	gr=$(go env GOPATH)/bin/goreleaser
+	if [[ ! -x $gr ]]; then
+		go install github.com/goreleaser/goreleaser/v2@v2.15.1 || return 1
+	fi
+	local rc=0
+	"$gr" check && "$gr" release --snapshot --clean --skip=sign >"$logdir/package.log" 2>&1 || rc=1
+	tail -n 12 "$logdir/package.log"
+	if ((rc == 0)) && ls dist/*.deb dist/*.rpm >/dev/null 2>&1; then
+		passed=$((passed + 1))
+		return 0
+	fi
+	failed=$((failed + 1))
+	return 1
+}
+
 for t in "${tiers[@]}"; do
 	case $t in
-	unit | zfs | guest | demo) ;;
+	unit | zfs | guest | demo | package) ;;
 	*)
-		echo "unknown tier $t (use unit, zfs, guest, demo)" >&2
+		echo "unknown tier $t (use unit, zfs, guest, demo, package)" >&2
 		exit 2
 		;;
 	esac
