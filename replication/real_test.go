@@ -331,6 +331,24 @@ func TestRealRestoreRoundTrip(t *testing.T) {
 	if _, err := c.List(nil); err != nil {
 		t.Fatalf("list after restore: %v", err)
 	}
+
+	// Incremental restore against the snapshot the client still has.
+	zfstest.WriteFile(t, filepath.Join(mnt, "later"), 16, 256<<10)
+	r.snap(ds, "b")
+	want = zfstest.TreeSums(t, mnt)
+	_, err = r.replicate(ds, "tank/restoreme", transport.CompressionDefault)
+	must(t, err)
+	infos, err = c.List([]string{"tank/restoreme"})
+	must(t, err)
+	a, b := infos[0].Snapshots[0], infos[0].Snapshots[1]
+	ready, stream, err := c.Fetch(&transport.SendRequest{Dataset: "tank/restoreme", Snapshot: b.Name, GUID: b.GUID,
+		From: a.Name, FromGUID: a.GUID, Compression: transport.CompressionNone})
+	must(t, err)
+	if ready.Estimate == 0 || ready.Estimate > 4<<20 {
+		t.Errorf("incremental restore estimate %d bytes", ready.Estimate)
+	}
+	must(t, r.z.Receive(r.ctx, r.src+"/restored", zfs.ReceiveOptions{Resumable: true, Force: true}, stream))
+	zfstest.EqualSums(t, want, zfstest.TreeSums(t, zfstest.Mountpoint(t, r.src+"/restored")))
 }
 
 func must(t *testing.T, err error) {
