@@ -77,6 +77,8 @@ rm "/$SRC/data/file1.bin"
 dd if=/dev/urandom of="/dev/zvol/$SRC/vol" bs=1M count=2 seek=8 status=none conv=fsync
 sleep 1
 $HOTZFS backup "${CFG[@]}"
+step "what pruning would do now (dry run: nothing destroyed)"
+$HOTZFS prune --dry-run "${CFG[@]}"
 step "backup 3: incremental again after both sides pruned"
 echo "more" >>"/$SRC/data/file2.bin"
 sleep 1
