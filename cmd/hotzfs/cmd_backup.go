@@ -53,6 +53,10 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 	if err := recoverFrozen(ctx, env); err != nil {
 		env.Log.Warn("thawing guests left frozen by an earlier run", "err", err)
 	}
+	if pp := newProgressPrinter(); pp != nil {
+		env.Progress = pp.Track
+		defer pp.Close()
+	}
 	var reports []*job.Report
 	failed := 0
 	for _, j := range jobs {

@@ -106,7 +106,12 @@ func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restore
 		return err
 	}
 	start := time.Now()
-	if err := env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, stream); err != nil {
+	progress := transport.NewProgress(start, int64(ready.Estimate))
+	pp := newProgressPrinter()
+	pp.Track("restore "+into, progress)
+	err = env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, countingReader{stream, progress})
+	pp.Close()
+	if err != nil {
 		return fmt.Errorf("receive into %s: %w", into, err)
 	}
 	if _, err := io.Copy(io.Discard, stream); err != nil {
