@@ -28,11 +28,14 @@ zfs create $SRC/data
 third=$((SIZE_MB / 3))
 log "making ${SIZE_MB} MB of mixed data"
 mkdir -p /$SRC/data/bin /$SRC/data/rand /$SRC/data/text
-(find /usr/lib /usr/bin -type f -size +8k 2>/dev/null | head -n 20000 | while read -r f; do cat "$f"; done) |
-	head -c $((third << 20)) | split -b 4M - /$SRC/data/bin/part.
-head -c $((third << 20)) /dev/urandom | split -b 4M - /$SRC/data/rand/part.
-awk 'BEGIN { for (i = 0; ; i++) printf "%08d the quick brown fox jumps over the lazy dog; status=%s size=%d\n", i, (i % 7 ? "ok" : "retry"), i * 37 % 100003 }' |
-	head -c $((third << 20)) | split -b 4M - /$SRC/data/text/part.
+set +o pipefail # the generators below end with SIGPIPE once head has its bytes
+(find /usr/lib /usr/bin -type f -size +8k 2>/dev/null | while read -r f; do cat "$f"; done) 2>/dev/null |
+	head -c $((third << 20)) >/$SRC/data/bin/binaries
+head -c $((third << 20)) /dev/urandom >/$SRC/data/rand/random
+awk 'BEGIN { for (i = 0; ; i++) printf "%08d the quick brown fox jumps over the lazy dog; status=%s size=%d\n", i, (i % 7 ? "ok" : "retry"), i * 37 % 100003 }' 2>/dev/null |
+	head -c $((third << 20)) >/$SRC/data/text/text
+set -o pipefail
+ls -l /$SRC/data/*/ >&2
 sync
 zfs snapshot $SRC/data@s1
 total=$(zfs send -nvP $SRC/data@s1 2>&1 | awk '$1=="size"{print $2}')
