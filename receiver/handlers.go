@@ -197,6 +197,9 @@ func (ss *session) failedStream(req *transport.ReceiveRequest, sr *transport.Str
 // new (non-resume) stream replaces; the last complete snapshot stays.
 func (ss *session) prepareTarget(ctx context.Context, target string, req *transport.ReceiveRequest) error {
 	z := ss.srv.zfs
+	// Streams into different datasets of one client run at once; their creates of shared parents must not race.
+	ss.srv.createMu.Lock()
+	defer ss.srv.createMu.Unlock()
 	if ok, err := z.Exists(ctx, ss.root); err != nil {
 		return err
 	} else if !ok {
@@ -204,7 +207,7 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 		if ss.policy.Quota > 0 {
 			props["quota"] = fmt.Sprint(ss.policy.Quota)
 		}
-		if err := z.CreateFilesystem(ctx, ss.root, props); err != nil {
+		if err := z.CreateFilesystem(ctx, ss.root, props); err != nil && !errors.Is(err, zfs.ErrExists) {
 			return fmt.Errorf("create client root %s: %w", ss.root, err)
 		}
 	}

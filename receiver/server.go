@@ -45,7 +45,9 @@ type Server struct {
 	streams chan struct{} // semaphore of MaxStreams
 	mu      sync.Mutex
 	busy    map[string]bool // datasets with a stream in progress
-	wg      sync.WaitGroup
+	// createMu serializes creating client roots and parents, which concurrent streams may share.
+	createMu sync.Mutex
+	wg       sync.WaitGroup
 }
 
 // bannerTimeout bounds the handshake and hello of a new connection.
