@@ -75,6 +75,10 @@ type Job struct {
 	AllowRollback  bool      `yaml:"allow_rollback"`
 	SnapshotPrefix string    `yaml:"snapshot_prefix"` // hotzfs prunes only snapshots with its prefix
 	Retention      Retention `yaml:"retention"`
+
+	// DiskMap names the dataset of guest disks whose source does not show it: guest → disk target ("vda") →
+	// zvol or filesystem, for disks served from this host over NBD or iSCSI to a hypervisor elsewhere.
+	DiskMap map[string]map[string]string `yaml:"disk_map"`
 }
 
 // Hooks are commands run around a job's snapshot: pre before the guests are frozen, post after they are

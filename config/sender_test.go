@@ -191,6 +191,15 @@ func TestSenderValidation(t *testing.T) {
 		{"hook command as a string", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
 			"    hooks: {post: [{run: logger done}]}\n",
 			problem{"7:26", `job "g": hooks.post[0].run: expected a list, found "logger done"`}},
+		{"disk_map for a guest the job lacks", offsite + "jobs:\n  - name: g\n    guests: [web-*]\n    target: offsite\n" +
+			"    disk_map:\n      db1: {vda: tank/db1}\n",
+			problem{"8:7", `job "g": disk_map names guest "db1", which is not among the job's guests: "web-*"`}},
+		{"disk_map with a bad target", offsite + "jobs:\n  - name: g\n    guests: [web-*]\n    target: offsite\n" +
+			"    disk_map:\n      web-1:\n        /dev/vda: tank/web1\n",
+			problem{"9:19", `disk_map.web-1: "/dev/vda" is not a disk target like vda or sdb`}},
+		{"disk_map with a bad dataset", offsite + "jobs:\n  - name: g\n    guests: [web-*]\n    target: offsite\n" +
+			"    disk_map:\n      web-1:\n        vda: tank/../x\n",
+			problem{"9:14", `job "g": disk_map.web-1.vda: dataset name "tank/../x": component ".." is not allowed`}},
 		{"relative state_dir", offsite + "state_dir: var/hotzfs\n",
 			problem{"3:12", `state_dir "var/hotzfs" must be an absolute path`}},
 		{"bad libvirt uri", offsite + "libvirt: {uri: system}\n",

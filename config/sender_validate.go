@@ -79,6 +79,7 @@ func (s *Sender) validateJob(p *problems, path string, i int, j Job) {
 			p.add(gp, "%s: guest %q is not a name or a glob like \"web-*\"", who, g)
 		}
 	}
+	validateDiskMap(p, path+".disk_map", who, j)
 	for k, d := range j.Datasets {
 		dp := fmt.Sprintf("%s.datasets[%d]", path, k)
 		if err := zfs.ValidateDataset(d); err != nil {
@@ -101,6 +102,39 @@ func (s *Sender) validateJob(p *problems, path string, i int, j Job) {
 	}
 	j.Retention.Source.validate(p, path+".retention.source", who+": retention.source")
 	j.Retention.Target.validate(p, path+".retention.target", who+": retention.target")
+}
+
+// diskTarget is what a guest disk's target device may be called in disk_map ("vda", "sdb", "hdc").
+var diskTarget = regexp.MustCompile(`^[a-z]{1,8}[0-9]{0,3}$`)
+
+// validateDiskMap checks disk_map: each guest matched by the job's guests, each target a device name, each
+// dataset a valid dataset name.
+func validateDiskMap(p *problems, path, who string, j Job) {
+	for _, g := range sortedKeys(j.DiskMap) {
+		gp := path + "." + g
+		matched := false
+		for _, pat := range j.Guests {
+			if ok, _ := filepath.Match(pat, g); ok {
+				matched = true
+			}
+		}
+		if !matched {
+			p.add(gp, "%s: disk_map names guest %q, which is not among the job's guests: %s — add it to guests:",
+				who, g, quoteList(j.Guests))
+		}
+		if len(j.DiskMap[g]) == 0 {
+			p.add(gp, "%s: disk_map.%s is empty; map disk targets to datasets, like vda: tank/vm/%s-disk0", who, g, g)
+		}
+		for _, target := range sortedKeys(j.DiskMap[g]) {
+			if !diskTarget.MatchString(target) {
+				p.add(gp+"."+target, "%s: disk_map.%s: %q is not a disk target like vda or sdb (see <target dev=…> "+
+					"in the domain XML)", who, g, target)
+			}
+			if err := zfs.ValidateDataset(j.DiskMap[g][target]); err != nil {
+				p.add(gp+"."+target, "%s: disk_map.%s.%s: %v", who, g, target, err)
+			}
+		}
+	}
 }
 
 // validateJobTarget checks the job's target reference and its receiver-side dataset prefix.

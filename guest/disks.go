@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
@@ -78,6 +80,10 @@ type MapOptions struct {
 	Resolve func(path string) (string, error)
 	// VolumePath resolves a <source pool= volume=/> disk to its path; nil means such disks are unmapped.
 	VolumePath func(pool, volume string) (string, error)
+	// Datasets names the dataset of disks by target ("vda" → "tank/vm/web-disk0"), for disks whose source
+	// does not show it: a zvol of this host served over NBD or iSCSI to a hypervisor elsewhere. A named
+	// disk is mapped even if it would be skipped (cdrom, read-only, shareable); the dataset must exist.
+	Datasets map[string]string
 }
 
 // Mapping is the result of MapDisks: the disks to snapshot and those skipped on purpose.
@@ -135,6 +141,14 @@ func MapDisks(domainXML string, datasets []Dataset, opts MapOptions) (Mapping, e
 		d := Disk{Target: target, Device: device, ReadOnly: xd.ReadOnly != nil, Shared: xd.Shareable != nil}
 		source, kind, err := mp.source(xd.Source)
 		d.Source = source
+		if name, ok := opts.Datasets[target]; ok {
+			if err := mp.named(&d, name); err != nil {
+				bad = append(bad, UnmappedDisk{Target: target, Source: source, Reason: err.Error()})
+			} else {
+				m.Disks = append(m.Disks, d)
+			}
+			continue
+		}
 		if reason := skipReason(d, kind, opts); reason != "" {
 			m.Skipped = append(m.Skipped, SkippedDisk{Target: target, Source: source, Reason: reason})
 			continue
@@ -148,10 +162,28 @@ func MapDisks(domainXML string, datasets []Dataset, opts MapOptions) (Mapping, e
 		}
 		m.Disks = append(m.Disks, d)
 	}
+	for _, target := range slices.Sorted(maps.Keys(opts.Datasets)) {
+		if !slices.ContainsFunc(m.Disks, func(d Disk) bool { return d.Target == target }) &&
+			!slices.ContainsFunc(bad, func(d UnmappedDisk) bool { return d.Target == target }) {
+			bad = append(bad, UnmappedDisk{Target: target, Source: "-", Reason: fmt.Sprintf(
+				"disk_map names disk %s, which the domain does not have", target)})
+		}
+	}
 	if len(bad) > 0 {
 		return m, &NotOnZFSError{Domain: dom.Name, Disks: bad}
 	}
 	return m, nil
+}
+
+// named maps a disk to the dataset the caller named for it, which must be a listed zvol or filesystem.
+func (mp mapper) named(d *Disk, name string) error {
+	for _, ds := range mp.datasets {
+		if ds.Name == name {
+			d.Dataset, d.Type = ds.Name, ds.Type
+			return nil
+		}
+	}
+	return fmt.Errorf("disk_map names dataset %s, which does not exist (or is not a filesystem or volume)", name)
 }
 
 type sourceKind int

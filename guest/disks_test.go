@@ -200,3 +200,39 @@ func TestMapDisksBadXML(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// An NBD disk served from this host's zvol maps through MapOptions.Datasets; names that do not exist, or
+// name disks the domain lacks, are reported with the other unmapped disks.
+func TestMapDisksNamedDatasets(t *testing.T) {
+	nbd := "<disk type='network' device='disk'><source protocol='nbd' name='disk0'>" +
+		"<host name='storage1' port='10809'/></source><target dev='vdb' bus='virtio'/></disk>"
+	xml := domainXML("remote", blockDisk("vda", "/dev/zvol/tank/zvols/db1"), nbd)
+
+	m, err := MapDisks(xml, listing, MapOptions{Resolve: resolve, Datasets: map[string]string{"vdb": "tank/zvols/db2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := m.Datasets(), []string{"tank/zvols/db1", "tank/zvols/db2"}; !slices.Equal(got, want) {
+		t.Errorf("Datasets() = %v, want %v", got, want)
+	}
+	if m.Disks[1].Type != TypeVolume || m.Disks[1].Source != "nbd:disk0" {
+		t.Errorf("named disk = %+v", m.Disks[1])
+	}
+
+	if _, err := MapDisks(xml, listing, MapOptions{Resolve: resolve}); !errors.Is(err, ErrNotOnZFS) ||
+		!strings.Contains(err.Error(), "vdb (nbd:disk0): network disk") {
+		t.Errorf("without a name: error = %v", err)
+	}
+
+	_, err = MapDisks(xml, listing, MapOptions{Resolve: resolve,
+		Datasets: map[string]string{"vdb": "tank/zvols/gone", "vdz": "tank/zvols/db2"}})
+	var nz *NotOnZFSError
+	if !errors.As(err, &nz) || len(nz.Disks) != 2 {
+		t.Fatalf("bad names: error = %v", err)
+	}
+	for i, want := range []string{"dataset tank/zvols/gone, which does not exist", "disk vdz, which the domain does not have"} {
+		if !strings.Contains(nz.Disks[i].Reason, want) {
+			t.Errorf("disk %d reason = %q, want it to say %q", i, nz.Disks[i].Reason, want)
+		}
+	}
+}

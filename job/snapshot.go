@@ -80,7 +80,7 @@ func mapGuests(ctx context.Context, env Env, client *guest.Client, j config.Job)
 	}
 	var out []snapshot.Guest
 	for _, dom := range doms {
-		m, err := client.DomainDisks(ctx, dom, datasets, guest.MapOptions{})
+		m, err := client.DomainDisks(ctx, dom, datasets, guest.MapOptions{Datasets: j.DiskMap[dom.Name]})
 		if err != nil {
 			return nil, fmt.Errorf("job %q: %w", j.Name, err)
 		}
