@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: build test test-unit test-zfs test-guest vm-images bench demo clean
+.PHONY: build test test-unit test-zfs test-guest test-e2e vm-images bench demo clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hotzfs ./cmd/hotzfs
@@ -20,6 +20,9 @@ test-zfs:
 
 test-guest:
 	test/all.sh guest
+
+test-e2e:
+	test/all.sh e2e
 
 vm-images:
 	test/vm/build-image.sh all

@@ -63,10 +63,10 @@ func newRun(req Request) (*run, error) {
 	}
 	log := req.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.Default().With("job", req.Job) // a caller's own logger names the job already
 	}
 	name := Name(req.Prefix, req.At)
-	log = log.With("job", req.Job, "snapshot", name)
+	log = log.With("snapshot", name)
 	r := &run{req: req, log: log, name: name, res: &Result{Name: name}, agentTimeout: agentTimeoutFor(req.FreezeTimeout)}
 	for _, g := range req.Guests {
 		r.res.Guests = append(r.res.Guests, GuestOutcome{Name: g.Domain.Name})

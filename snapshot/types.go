@@ -113,7 +113,7 @@ type Request struct {
 	Snapshotter Snapshotter
 	// Guard starts the watchdog process; nil runs without one (tests with fakes only).
 	Guard *GuardSpec
-	// Logger; nil means slog.Default().
+	// Logger; nil means slog.Default() with a job attribute (a caller's own logger names the job itself).
 	Logger *slog.Logger
 }
 

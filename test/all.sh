@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # all.sh — the whole hotzfs test suite, as `make test` and CI run it.
 #
-# Usage: test/all.sh [unit|zfs|guest|demo|package]...      (default: all five tiers)
+# Usage: test/all.sh [unit|zfs|guest|e2e|demo|package]...      (default: all six tiers)
 #
 # Tiers: unit (go vet + go test on the host; tests that need real systems skip here and say where they run),
 # zfs (real OpenZFS 2.1 and 2.3 in the test VM: test/zfs-suite.sh), guest (libvirt with a real guest running
-# qemu-guest-agent: test/guest/run-tests.sh), demo (the README's demo, demo/run.sh, in the test VM), package
+# qemu-guest-agent: test/guest/run-tests.sh), e2e (a guest on a zvol of the OpenZFS VM, backed up hot,
+# restored and booted: test/e2e/run.sh), demo (the README's demo, demo/run.sh, in the test VM), package
 # (goreleaser check and a snapshot build: static binaries, deb and rpm). Each tier installs what it needs. The last line is the total:
 # "tests: N passed, N failed, N skipped". Exits non-zero if any tier failed.
 set -uo pipefail
@@ -13,7 +14,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 tiers=("$@")
-((${#tiers[@]})) || tiers=(unit zfs guest demo package)
+((${#tiers[@]})) || tiers=(unit zfs guest e2e demo package)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/hotzfs-tests.XXXXXX")
 status=0
 passed=0 failed=0 skipped=0
@@ -62,6 +63,18 @@ tier_guest() {
 	return $rc
 }
 
+tier_e2e() {
+	log "e2e: a guest on a zvol, backed up hot, restored and booted (test/e2e/run.sh)"
+	local rc=0
+	test/e2e/run.sh 2>&1 | tee "$logdir/e2e.log" || rc=$?
+	count "$logdir/e2e.log"
+	if grep -qE '^\s*--- SKIP' "$logdir/e2e.log" || ! grep -qE '^--- PASS' "$logdir/e2e.log"; then
+		echo "e2e: the end-to-end test did not run to a pass"
+		rc=1
+	fi
+	return $rc
+}
+
 tier_demo() {
 	log "demo: demo/run.sh (backup, incremental, prune, restore, checksums)"
 	if demo/run.sh 2>&1 | tee "$logdir/demo.log" && grep -q '^demo passed' "$logdir/demo.log"; then
@@ -92,9 +105,9 @@ tier_package() {
 
 for t in "${tiers[@]}"; do
 	case $t in
-	unit | zfs | guest | demo | package) ;;
+	unit | zfs | guest | e2e | demo | package) ;;
 	*)
-		echo "unknown tier $t (use unit, zfs, guest, demo, package)" >&2
+		echo "unknown tier $t (use unit, zfs, guest, e2e, demo, package)" >&2
 		exit 2
 		;;
 	esac

@@ -35,10 +35,11 @@ trap 'rm -rf "$work"' EXIT
 bins=$work/bins
 mkdir -p "$bins"
 
-# Packages whose tests import internal/zfstest carry real-ZFS tests.
+# Packages whose tests import internal/zfstest carry real-ZFS tests; test/e2e has its own runner (it needs
+# the host's libvirt as well: test/e2e/run.sh).
 cd "$ROOT"
 mapfile -t pkgs < <(go list -f '{{.ImportPath}}|{{.Dir}}|{{join .TestImports " "}} {{join .XTestImports " "}}' ./... |
-	awk -F'|' '$3 ~ /internal\/zfstest/ {print $1 "|" $2}')
+	awk -F'|' '$3 ~ /internal\/zfstest/ && $1 !~ /\/test\/e2e$/ {print $1 "|" $2}')
 ((${#pkgs[@]})) || { log "no package has real-ZFS tests"; exit 1; }
 for entry in "${pkgs[@]}"; do
 	pkg=${entry%%|*}

@@ -168,7 +168,7 @@ func parseFloats(t testing.TB, s string) []float64 {
 	return out
 }
 
-func domainXML(name, guestDir, dataImg, console string, agent bool) (string, error) {
+func domainXML(name, guestDir string, disk *libvirtxml.DomainDiskSource, console string, agent bool) (string, error) {
 	dom := libvirtxml.Domain{
 		Type:   "qemu",
 		Name:   name,
@@ -188,7 +188,7 @@ func domainXML(name, guestDir, dataImg, console string, agent bool) (string, err
 			Disks: []libvirtxml.DomainDisk{{
 				Device: "disk",
 				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
-				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: dataImg}},
+				Source: disk,
 				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
 			}},
 			Serials: []libvirtxml.DomainSerial{{

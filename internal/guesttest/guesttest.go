@@ -5,6 +5,7 @@ package guesttest
 // It talks to libvirt through go-libvirt directly (not through package guest) so that guest's own tests can use it.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
 )
 
 const (
@@ -53,16 +55,24 @@ func New(t testing.TB) *Rig {
 			t.Fatalf("%s=%s: %v — run test/guest/build-guest.sh", EnvGuestDir, dir, err)
 		}
 	}
+	return Connect(t, uri, dir)
+}
+
+// Connect connects to the libvirt daemon at uri, whose host has the test guest's files in guestDir. The
+// directory is not checked here: the daemon may run on another host (the end-to-end test reaches the host's
+// libvirtd over TCP from the OpenZFS VM). Boot then needs BootOptions.Disk and BootOptions.Console.
+func Connect(t testing.TB, uri, guestDir string) *Rig {
+	t.Helper()
 	u, err := url.Parse(uri)
 	if err != nil {
-		t.Fatalf("%s=%q: %v", EnvLibvirt, uri, err)
+		t.Fatalf("libvirt URI %q: %v", uri, err)
 	}
 	lv, err := within(30*time.Second, func() (*libvirt.Libvirt, error) { return libvirt.ConnectToURI(u) })
 	if err != nil {
 		t.Fatalf("connect to libvirt at %s: %v", uri, err)
 	}
 	t.Cleanup(func() { _ = lv.Disconnect() })
-	return &Rig{URI: uri, GuestDir: dir, lv: lv}
+	return &Rig{URI: uri, GuestDir: guestDir, lv: lv}
 }
 
 // Logger returns a debug-level slog logger that writes to the test log.
@@ -82,6 +92,11 @@ type BootOptions struct {
 	NoAgentChannel bool // leave out the org.qemu.guest_agent.0 channel
 	NoWait         bool // return right after the start, before the agent answers
 	DefineOnly     bool // define a persistent domain and leave it shut off (implies NoWait)
+	// Disk is the source of the data disk (vda, mounted at /data); nil means a copy of the guest's data.img.
+	Disk *libvirtxml.DomainDiskSource
+	// Console is the console log's path on the libvirt host; "" means console.log in the test's temp dir.
+	Console string
+	Name    string // domain name suffix after DomainPrefix; "" means one made from the test name
 }
 
 // Boot starts a transient test domain (or defines a persistent one, DefineOnly) and removes it when the test
@@ -90,13 +105,17 @@ type BootOptions struct {
 func (r *Rig) Boot(t testing.TB, opts BootOptions) string {
 	t.Helper()
 	tmp := t.TempDir()
-	data := filepath.Join(tmp, "data.img")
-	if err := copyFile(filepath.Join(r.GuestDir, "data.img"), data); err != nil {
-		t.Fatal(err)
+	disk := opts.Disk
+	if disk == nil {
+		data := filepath.Join(tmp, "data.img")
+		if err := copyFile(filepath.Join(r.GuestDir, "data.img"), data); err != nil {
+			t.Fatal(err)
+		}
+		disk = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: data}}
 	}
-	console := filepath.Join(tmp, "console.log")
-	name := DomainPrefix + sanitize(t.Name()) + "-" + randomHex(3)
-	xml, err := domainXML(name, r.GuestDir, data, console, !opts.NoAgentChannel)
+	console := cmp.Or(opts.Console, filepath.Join(tmp, "console.log"))
+	name := DomainPrefix + cmp.Or(opts.Name, sanitize(t.Name())+"-"+randomHex(3))
+	xml, err := domainXML(name, r.GuestDir, disk, console, !opts.NoAgentChannel)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,20 @@
 # Installs (only what is missing) libvirt, qemu (TCG), qemu-guest-agent and busybox-static, configures qemu
 # to run as root (without udev /dev/kvm is root-only and libvirt would re-probe qemu on every call), and
 # starts virtlogd and libvirtd by hand when systemd is not PID 1. Idempotent: safe to run again.
+#
+# --tcp also makes libvirtd listen on 127.0.0.1:16509 without authentication (qemu+tcp://127.0.0.1/system),
+# for the end-to-end test, whose hotzfs runs in the OpenZFS VM and reaches the host's loopback as 10.0.2.2.
+# Anyone with a shell on this host can then drive libvirt as root: use it on test machines only.
 set -euo pipefail
+
+TCP=0
+case ${1:-} in
+--tcp) TCP=1 ;;
+"") ;;
+*) echo "usage: $0 [--tcp]" >&2; exit 2 ;;
+esac
+TCP_URI=qemu+tcp://127.0.0.1:16509/system
+LIBVIRTD_CONF=/etc/libvirt/libvirtd.conf
 
 PKGS=(libvirt-daemon libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils qemu-guest-agent
 	busybox-static)
@@ -34,27 +47,39 @@ if ((${#missing[@]})); then
 	((had_policy)) || rm -f /usr/sbin/policy-rc.d
 fi
 
-# qemu as root:root. Replace an existing (possibly commented) setting, append when absent.
+# set_conf FILE KEY VALUE — replace an existing (possibly commented) setting, append when absent. VALUE is
+# written as given (quote strings). Returns 1 when the setting was already there.
 set_conf() {
-	local key=$1 val=$2
-	if grep -Eq "^${key}[[:space:]]*=[[:space:]]*\"${val}\"" "$QEMU_CONF"; then
+	local file=$1 key=$2 val=$3
+	if grep -Fxq "$key = $val" "$file"; then
 		return 1
 	fi
-	if grep -Eq "^#?[[:space:]]*${key}[[:space:]]*=" "$QEMU_CONF"; then
-		sed -i -E "0,/^#?[[:space:]]*${key}[[:space:]]*=.*/s//${key} = \"${val}\"/" "$QEMU_CONF"
+	if grep -Eq "^#?[[:space:]]*${key}[[:space:]]*=" "$file"; then
+		sed -i -E "0,/^#?[[:space:]]*${key}[[:space:]]*=.*/s//${key} = ${val//\//\\/}/" "$file"
 	else
-		printf '%s = "%s"\n' "$key" "$val" >>"$QEMU_CONF"
+		printf '%s = %s\n' "$key" "$val" >>"$file"
 	fi
 	return 0
 }
+# qemu as root:root.
 changed=0
-set_conf user root && changed=1
-set_conf group root && changed=1
+set_conf "$QEMU_CONF" user '"root"' && changed=1
+set_conf "$QEMU_CONF" group '"root"' && changed=1
+if ((TCP)); then
+	set_conf "$LIBVIRTD_CONF" listen_tls 0 && changed=1
+	set_conf "$LIBVIRTD_CONF" listen_tcp 1 && changed=1
+	set_conf "$LIBVIRTD_CONF" listen_addr '"127.0.0.1"' && changed=1
+	set_conf "$LIBVIRTD_CONF" auth_tcp '"none"' && changed=1
+	# A libvirtd started without --listen (by an earlier run) does not listen on TCP.
+	if pgrep -x libvirtd >/dev/null && ! virsh -c "$TCP_URI" version >/dev/null 2>&1; then
+		changed=1
+	fi
+fi
 
 running() { pgrep -x "$1" >/dev/null; }
 
 if ((changed)) && running libvirtd; then
-	log "qemu.conf changed: restarting libvirtd"
+	log "configuration changed: restarting libvirtd"
 	kill "$(pgrep -x libvirtd)"
 	for _ in $(seq 1 100); do running libvirtd || break; sleep 0.1; done
 fi
@@ -66,15 +91,20 @@ fi
 if ! running libvirtd; then
 	log "starting libvirtd"
 	mkdir -p /var/run/libvirt
-	/usr/sbin/libvirtd --daemon
+	if ((TCP)); then
+		/usr/sbin/libvirtd --daemon --listen
+	else
+		/usr/sbin/libvirtd --daemon
+	fi
 fi
 
 for _ in $(seq 1 300); do
-	if [[ -S $SOCK ]] && virsh -c qemu:///system version >/dev/null 2>&1; then
-		log "libvirtd ready ($SOCK)"
+	if [[ -S $SOCK ]] && virsh -c qemu:///system version >/dev/null 2>&1 &&
+		{ ((!TCP)) || virsh -c "$TCP_URI" version >/dev/null 2>&1; }; then
+		log "libvirtd ready ($SOCK$( ((TCP)) && echo " and $TCP_URI"))"
 		exit 0
 	fi
 	sleep 0.1
 done
-log "libvirtd did not come up: no answer on $SOCK after 30 s"
+log "libvirtd did not come up: no answer on $SOCK$( ((TCP)) && echo " or $TCP_URI") after 30 s"
 exit 1

@@ -22,8 +22,9 @@ LOG_TAG=build-image
 SUITE=bookworm
 ROOT_SIZE=8G # sparse; leaves ~6 GiB free in the guest for file-backed test pools under /var/tmp
 KERNEL_PKGS=(linux-image-amd64 linux-headers-amd64)
+# qemu-utils: qemu-nbd serves zvols to guests on the host in the end-to-end test (test/e2e).
 BASE_PKGS=(systemd-sysv udev kmod iproute2 qemu-guest-agent initramfs-tools zstd coreutils e2fsprogs procps
-	psmisc util-linux)
+	psmisc util-linux qemu-utils)
 INITRD_MODULES=(virtio_pci virtio_blk crc32c_generic ext4)
 # Units that must not run at boot: the tests load and import ZFS themselves; timers only add noise.
 MASK_UNITS=(apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service

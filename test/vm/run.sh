@@ -16,7 +16,8 @@
 #
 # Environment: HOTZFS_VM_CACHE (image cache), HOTZFS_VM_QUIET=1 (no live console; print vm-output.log at the
 # end), HOTZFS_VM_DEBUG=1 (full boot messages and a root login on the console), HOTZFS_VM_MEM (MiB, default 4096),
-# HOTZFS_VM_NET=none (no user-mode NIC), HOTZFS_VM_QEMU_ARGS (extra qemu arguments, split on spaces).
+# HOTZFS_VM_NET=none (no user-mode NIC), HOTZFS_VM_HOSTFWD ("HOSTPORT:GUESTPORT ...": TCP ports of the VM
+# forwarded to 127.0.0.1:HOSTPORT on the host), HOTZFS_VM_QEMU_ARGS (extra qemu arguments, split on spaces).
 # Runs for different versions (or with different share dirs) can go at the same time: no fixed ports or paths.
 set -euo pipefail
 
@@ -67,7 +68,11 @@ qemu_args() {
 		-serial stdio
 	)
 	# shellcheck disable=SC2054
-	[[ ${HOTZFS_VM_NET:-user} == none ]] || a+=(-nic user,model=virtio-net-pci)
+	local nic=user,model=virtio-net-pci fwd
+	for fwd in ${HOTZFS_VM_HOSTFWD:-}; do
+		nic+=",hostfwd=tcp:127.0.0.1:${fwd%%:*}-:${fwd##*:}"
+	done
+	[[ ${HOTZFS_VM_NET:-user} == none ]] || a+=(-nic "$nic")
 	local -a extra=()
 	# shellcheck disable=SC2206 # split on spaces, documented above
 	[[ -n ${HOTZFS_VM_QEMU_ARGS:-} ]] && extra=(${HOTZFS_VM_QEMU_ARGS})
