@@ -71,6 +71,15 @@ func runFailover(ctx context.Context, g *globalOptions, w io.Writer, opts failov
 	if err != nil {
 		return err
 	}
+	// The disk paths of the stored XML must all move to the clones; find out before cloning anything.
+	paths := map[string]string{}
+	for _, d := range disks {
+		paths["/dev/zvol/"+d.Rel] = "/dev/zvol/" + d.Clone
+		paths["/"+d.Rel] = "/" + d.Clone
+	}
+	if _, err := guest.RewriteForRestore(xml, name, paths); err != nil {
+		return err
+	}
 	for _, d := range disks {
 		fmt.Fprintf(w, "clone %s → %s\n", d.Snapshot, d.Clone)
 	}
@@ -83,13 +92,10 @@ func runFailover(ctx context.Context, g *globalOptions, w io.Writer, opts failov
 		fmt.Fprintln(w, "nothing done: add --yes to carry it out")
 		return nil
 	}
-	paths := map[string]string{}
 	for _, d := range disks {
 		if err := z.Clone(ctx, d.Snapshot, d.Clone, nil); err != nil {
 			return err
 		}
-		paths["/dev/zvol/"+d.Rel] = "/dev/zvol/" + d.Clone
-		paths["/"+d.Rel] = "/" + d.Clone
 		if props, err := z.GetProps(ctx, d.Clone, "mountpoint"); err == nil && strings.HasPrefix(props["mountpoint"], "/") {
 			paths["/"+d.Rel] = props["mountpoint"]
 		}

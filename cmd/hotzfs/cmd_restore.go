@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/guest"
 	"github.com/hotzfs/hotzfs/job"
+	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
@@ -105,6 +109,11 @@ func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restore
 	if err != nil {
 		return err
 	}
+	if opts.define { // refuse before receiving anything if the guest cannot be defined on the restored disk
+		if err := checkDefinable(ctx, env, ready.DomainXML, dataset, into); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	progress := transport.NewProgress(start, int64(ready.Estimate))
 	pp := newProgressPrinter()
@@ -161,7 +170,8 @@ func pickSnapshot(snaps []transport.SnapshotInfo, want string) (transport.Snapsh
 
 // restoreInPlace rolls the dataset back to a snapshot it still has locally, identified by GUID.
 func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreOptions, dataset string, snap transport.SnapshotInfo) error {
-	local, err := env.ZFS.List(ctx, []string{dataset}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+	local, err := env.ZFS.List(ctx, []string{dataset}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1,
+		UserProps: []string{snapshot.PropGuest}})
 	if err != nil {
 		return err
 	}
@@ -182,14 +192,40 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 	}
 	fmt.Fprintf(w, "plan: roll %s back to @%s, destroying %d newer snapshot(s) %s and all changes since\n",
 		dataset, snap.Name, len(newer), strings.Join(newer, " "))
+	if len(newer) > 0 {
+		fmt.Fprintln(w, "      the target keeps its newer backups: the next replication of this dataset is refused as "+
+			"diverged until they are pruned or the job sets allow_rollback")
+	}
+	guests := guestsOf(local)
 	if !opts.yes {
 		fmt.Fprintln(w, "nothing done: add --yes to carry it out (shut the guest off first)")
 		return nil
+	}
+	if err := guestsShutOff(ctx, env, dataset, guests); err != nil {
+		return err
 	}
 	if err := env.ZFS.Rollback(ctx, target.Name, true); err != nil {
 		return fmt.Errorf("%w (is the guest using %s shut off?)", err, dataset)
 	}
 	fmt.Fprintf(w, "rolled %s back to @%s\n", dataset, snap.Name)
+	return nil
+}
+
+// checkDefinable tells whether defineRestored can define the stored guest on the restored dataset, before
+// the restore starts: mountpoints are not known yet, but whether every disk path moves is.
+func checkDefinable(ctx context.Context, env job.Env, xml, from, into string) error {
+	if xml == "" {
+		return fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?); restore "+
+			"without --define", from)
+	}
+	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into, "/" + from: "/" + into}
+	if props, err := env.ZFS.GetProps(ctx, from, "mountpoint"); err == nil && strings.HasPrefix(props["mountpoint"], "/") {
+		paths[props["mountpoint"]] = "/" + into
+	}
+	_, err := guest.RewriteForRestore(xml, "restored", paths)
+	if err != nil {
+		return fmt.Errorf("--define: %w; nothing restored", err)
+	}
 	return nil
 }
 
@@ -222,5 +258,50 @@ func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 		return err
 	}
 	fmt.Fprintf(w, "defined guest %s (start it with: virsh start %s)\n", dom.Name, dom.Name)
+	return nil
+}
+
+// guestsOf returns the guests recorded on a dataset's snapshots (hotzfs:guest), sorted.
+func guestsOf(snaps []zfs.Dataset) []string {
+	seen := map[string]bool{}
+	for _, s := range snaps {
+		for _, g := range strings.Split(s.Props[snapshot.PropGuest], ",") {
+			if g = strings.TrimSpace(g); g != "" && g != "-" {
+				seen[g] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// guestsShutOff refuses an in-place rollback while a guest whose disk the dataset holds is not shut off:
+// rolling a disk back under a running guest corrupts it.
+func guestsShutOff(ctx context.Context, env job.Env, dataset string, guests []string) error {
+	if len(guests) == 0 {
+		return nil
+	}
+	client, err := env.Guests(ctx)
+	if err != nil {
+		return fmt.Errorf("%s holds disks of %s; cannot check that they are shut off: %w", dataset,
+			strings.Join(guests, ", "), err)
+	}
+	defer client.Close()
+	for _, name := range guests {
+		dom, err := client.Lookup(ctx, name)
+		if errors.Is(err, guest.ErrDomainNotFound) {
+			continue // not defined here: nothing runs on the disk through this libvirt
+		}
+		if err != nil {
+			return err
+		}
+		st, err := client.State(ctx, dom)
+		if err != nil {
+			return err
+		}
+		if st != guest.StateShutoff {
+			return fmt.Errorf("guest %s is %s and its disk is on %s: shut it off first (virsh shutdown %s), "+
+				"then run the restore again", name, st, dataset, name)
+		}
+	}
 	return nil
 }
