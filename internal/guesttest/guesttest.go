@@ -147,7 +147,7 @@ func (r *Rig) remove(t testing.TB, d libvirt.Domain, console string, persistent 
 		}
 	}
 	_, err := within(30*time.Second, func() (int, error) { return 0, r.lv.DomainDestroy(d) })
-	if err != nil && !persistent {
+	if err != nil && !persistent && !libvirt.IsNotFound(err) { // a test may have destroyed it already
 		t.Errorf("destroy domain %s: %v", d.Name, err)
 	}
 	if persistent {
@@ -155,6 +155,25 @@ func (r *Rig) remove(t testing.TB, d libvirt.Domain, console string, persistent 
 			t.Errorf("undefine domain %s: %v", d.Name, err)
 		}
 	}
+}
+
+// Destroy stops a domain at once, as pulling the plug does; a transient test domain is gone afterwards.
+func (r *Rig) Destroy(t testing.TB, name string) {
+	t.Helper()
+	d := r.lookup(t, name)
+	if _, err := within(30*time.Second, func() (int, error) { return 0, r.lv.DomainDestroy(d) }); err != nil {
+		t.Fatalf("destroy %s: %v", name, err)
+	}
+}
+
+// Defined reports whether libvirt knows a domain of that name.
+func (r *Rig) Defined(t testing.TB, name string) bool {
+	t.Helper()
+	_, err := within(30*time.Second, func() (libvirt.Domain, error) { return r.lv.DomainLookupByName(name) })
+	if err != nil && !libvirt.IsNotFound(err) {
+		t.Fatalf("look up domain %s: %v", name, err)
+	}
+	return err == nil
 }
 
 // WaitAgent waits until the domain's agent answers guest-ping.

@@ -104,7 +104,7 @@ func TestE2EHotBackupRestoreBoot(t *testing.T) {
 	zfstest.Run(t, "zfs", "create", "-V", "64M", disk)
 	zfstest.WaitDevice(t, "/dev/zvol/"+disk)
 	zfstest.Run(t, "mkfs.ext4", "-q", "-L", "data", "-E", "lazy_itable_init=0,lazy_journal_init=0", "/dev/zvol/"+disk)
-	serveNBD(t, disk, "disk0", nbdPortSource)
+	stopSourceNBD := serveNBD(t, disk, "disk0", nbdPortSource)
 
 	rig := guesttest.Connect(t, s.libvirt, s.guestDir)
 	name := rig.Boot(t, guesttest.BootOptions{
@@ -230,6 +230,67 @@ func TestE2EHotBackupRestoreBoot(t *testing.T) {
 	t.Logf("FIGURE quiesce off: %d of %d crash-consistent snapshots needed journal replay, %d still had errors "+
 		"after it, %d had a torn counter file; quiesce required: all %d clean (no replay, e2fsck -fn exit 0, "+
 		"counter complete)", replay, len(crash), broken, torn, len(remote))
+
+	// restore --define and failover: the stored XML's disk is a network disk that hotzfs cannot point at a
+	// restored zvol; a copy defined from it would write to the original's disk. Both must refuse, before
+	// restoring or cloning anything.
+	restored2 := src + "/vm/restored2"
+	out, err := h.try(t, "restore", "--job", "frozen", disk, "--into", restored2, "--define")
+	if err == nil || !strings.Contains(out, "vda (network disk nbd:disk0)") {
+		t.Errorf("restore --define of a guest on a network disk: err %v, output %q; want a refusal naming vda", err, out)
+	}
+	if exists(t, restored2) || rig.Defined(t, name+"-restored") {
+		t.Errorf("a refused restore --define left %s or the domain %s-restored behind", restored2, name)
+	}
+	out, err = h.tryRaw(t, "failover", name, "--client", "e2e-host", "--config", h.receiver, "--libvirt", s.libvirt, "--yes")
+	if err == nil || !strings.Contains(out, "vda (network disk nbd:disk0)") {
+		t.Errorf("failover of a guest on a network disk: err %v, output %q; want a refusal naming vda", err, out)
+	}
+	if clones := strings.TrimSpace(zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-r", dst+"/backup")); strings.Contains(clones, "-failover") {
+		t.Errorf("a refused failover cloned: %s", clones)
+	}
+
+	// restore --in-place: refused while the guest runs, then, with the guest shut off, rolls the zvol back to
+	// the first backup.
+	first := local[0]
+	short := first.name[strings.Index(first.name, "@")+1:]
+	before := len(ownSnapshots(t, disk, ""))
+	out, err = h.try(t, "restore", "--job", "frozen", disk, "--in-place", "--snapshot", short, "--yes")
+	if err == nil || !strings.Contains(out, "guest "+name+" is running") {
+		t.Errorf("restore --in-place under a running guest: err %v, output %q; want a refusal", err, out)
+	}
+	if n := len(ownSnapshots(t, disk, "")); n != before {
+		t.Fatalf("a refused in-place restore changed the snapshots: %d → %d", before, n)
+	}
+	rig.Destroy(t, name)
+	stopSourceNBD()
+	h.run(t, "restore", "--job", "frozen", disk, "--in-place", "--snapshot", short, "--yes")
+	if got, want := devSum(t, "/dev/zvol/"+disk), snapshotSum(t, first.name, src+"/vm/check"); got != want {
+		t.Fatalf("after the in-place restore %s has sha256 %s, %s has %s", disk, got, first.name, want)
+	}
+	if n := len(ownSnapshots(t, disk, "")); n != 1 {
+		t.Errorf("after rolling back to the first snapshot %d snapshots remain, want 1", n)
+	}
+	r := checkExt4(t, "/dev/zvol/"+disk)
+	n, err = completePrefix(readCounterFile(t, "/dev/zvol/"+disk))
+	if r.needsRecovery || r.exit != 0 || err != nil {
+		t.Errorf("after the in-place restore: %s; counter: %s", r, errText(err))
+	}
+	t.Logf("in-place restore to %s: refused while the guest ran; after it was shut off: sha256 equal to the "+
+		"snapshot, filesystem clean, counter records 1..%d", first.name, n)
+}
+
+// tryRaw runs a hotzfs command as given (no sender config) that is expected to fail, and returns its output.
+func (h *hotzfsRig) tryRaw(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(h.bin, args...).CombinedOutput()
+	t.Logf("hotzfs %s: %v\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	return string(out), err
+}
+
+func exists(t *testing.T, dataset string) bool {
+	t.Helper()
+	return exec.Command("zfs", "list", "-H", "-o", "name", dataset).Run() == nil
 }
 
 // nbdDisk is a disk source reaching an NBD export through the host's forwarded port.
@@ -240,8 +301,8 @@ func nbdDisk(port int, export string) *libvirtxml.DomainDiskSource {
 	}}
 }
 
-// serveNBD exports a zvol over NBD on port (all addresses of the VM) until the test ends.
-func serveNBD(t *testing.T, zvol, export string, port int) {
+// serveNBD exports a zvol over NBD on port (all addresses of the VM) until stop is called or the test ends.
+func serveNBD(t *testing.T, zvol, export string, port int) (stop func()) {
 	t.Helper()
 	cmd := exec.Command("qemu-nbd", "--persistent", "--shared=4", "--format=raw", "--cache=none",
 		"--export-name="+export, "--bind=0.0.0.0", "--port="+strconv.Itoa(port), "/dev/zvol/"+zvol)
@@ -250,22 +311,24 @@ func serveNBD(t *testing.T, zvol, export string, port int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("qemu-nbd: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	stop = func() {
 		_ = cmd.Process.Kill()
 		<-exited
-	})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
-		case err := <-exited:
-			t.Fatalf("qemu-nbd for %s exited: %v\n%s", zvol, err, stderr.String())
+		case <-exited:
+			t.Fatalf("qemu-nbd for %s exited: %v\n%s", zvol, waitErr, stderr.String())
 		default:
 		}
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 			c.Close()
-			return
+			return stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("qemu-nbd for %s: port %d not open after 30 s\n%s", zvol, port, stderr.String())
@@ -276,7 +339,7 @@ func serveNBD(t *testing.T, zvol, export string, port int) {
 
 // hotzfsRig is a receiver on loopback and a sender config with the two jobs of the test.
 type hotzfsRig struct {
-	bin, config, dst string
+	bin, config, receiver, dst string
 }
 
 func newHotzfs(t *testing.T, s setup, dst, guestName, disk string) *hotzfsRig {
@@ -288,6 +351,7 @@ func newHotzfs(t *testing.T, s setup, dst, guestName, disk string) *hotzfsRig {
 	h.exec(t, "certs", "server", "localhost", "--ip", "127.0.0.1", "--dir", pki)
 	h.exec(t, "certs", "client", "e2e-host", "--dir", pki)
 	receiver := filepath.Join(dir, "receiver.yaml")
+	h.receiver = receiver
 	writeFile(t, receiver, fmt.Sprintf(`listen: 127.0.0.1:17390
 tls: {ca: %[1]s/ca.crt, cert: %[1]s/localhost.crt, key: %[1]s/localhost.key}
 root: %[2]s/backup
@@ -349,6 +413,14 @@ jobs:
 func (h *hotzfsRig) run(t *testing.T, args ...string) string {
 	t.Helper()
 	return h.exec(t, append(args[:1:1], append([]string{"--config", h.config, "--log-format", "text"}, args[1:]...)...)...)
+}
+
+// try runs a hotzfs command with the sender config that is expected to fail, and returns its output.
+func (h *hotzfsRig) try(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(h.bin, append(args[:1:1], append([]string{"--config", h.config}, args[1:]...)...)...).CombinedOutput()
+	t.Logf("hotzfs %s: %v\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	return string(out), err
 }
 
 func (h *hotzfsRig) exec(t *testing.T, args ...string) string {
