@@ -185,16 +185,35 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 	if target == nil {
 		return fmt.Errorf("%s no longer has @%s locally; restore into a new dataset instead (without --in-place)", dataset, snap.Name)
 	}
+	var held []string // newer snapshots with holds, which zfs rollback cannot destroy
 	for _, s := range local {
 		if s.CreateTXG > target.CreateTXG {
 			newer = append(newer, "@"+s.Short())
+			if s.UserRefs > 0 {
+				held = append(held, s.Name)
+			}
 		}
+	}
+	holds, err := env.ZFS.Holds(ctx, held...)
+	if err != nil {
+		return err
+	}
+	var ours []zfs.Hold
+	for _, h := range holds {
+		if !strings.HasPrefix(h.Tag, "hotzfs-base") {
+			return fmt.Errorf("%s has a hold %q that is not hotzfs's; release it (zfs release %s %s) or roll back "+
+				"to a newer snapshot", h.Snapshot, h.Tag, h.Tag, h.Snapshot)
+		}
+		ours = append(ours, h)
 	}
 	fmt.Fprintf(w, "plan: roll %s back to @%s, destroying %d newer snapshot(s) %s and all changes since\n",
 		dataset, snap.Name, len(newer), strings.Join(newer, " "))
 	if len(newer) > 0 {
 		fmt.Fprintln(w, "      the target keeps its newer backups: the next replication of this dataset is refused as "+
 			"diverged until they are pruned or the job sets allow_rollback")
+	}
+	for _, h := range ours {
+		fmt.Fprintf(w, "      releasing hotzfs's hold %s on @%s (the incremental base)\n", h.Tag, h.Snapshot[strings.Index(h.Snapshot, "@")+1:])
 	}
 	guests := guestsOf(local)
 	if !opts.yes {
@@ -204,7 +223,15 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 	if err := guestsShutOff(ctx, env, dataset, guests); err != nil {
 		return err
 	}
+	for _, h := range ours {
+		if err := env.ZFS.Release(ctx, h.Tag, h.Snapshot); err != nil {
+			return err
+		}
+	}
 	if err := env.ZFS.Rollback(ctx, target.Name, true); err != nil {
+		for _, h := range ours { // put the holds back: nothing was rolled back
+			_ = env.ZFS.Hold(ctx, h.Tag, h.Snapshot)
+		}
 		return fmt.Errorf("%w (is the guest using %s shut off?)", err, dataset)
 	}
 	fmt.Fprintf(w, "rolled %s back to @%s\n", dataset, snap.Name)
@@ -222,7 +249,11 @@ func checkDefinable(ctx context.Context, env job.Env, xml, from, into string) er
 	if props, err := env.ZFS.GetProps(ctx, from, "mountpoint"); err == nil && strings.HasPrefix(props["mountpoint"], "/") {
 		paths[props["mountpoint"]] = "/" + into
 	}
-	_, err := guest.RewriteForRestore(xml, "restored", paths)
+	name, err := guest.DomainName(xml)
+	if err != nil {
+		return err
+	}
+	_, err = guest.RewriteForRestore(xml, name+"-restored", paths)
 	if err != nil {
 		return fmt.Errorf("--define: %w; nothing restored", err)
 	}

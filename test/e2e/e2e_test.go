@@ -226,6 +226,7 @@ func TestE2EHotBackupRestoreBoot(t *testing.T) {
 		if cerr != nil {
 			torn++
 		}
+		destroy(t, clone)
 	}
 	t.Logf("FIGURE quiesce off: %d of %d crash-consistent snapshots needed journal replay, %d still had errors "+
 		"after it, %d had a torn counter file; quiesce required: all %d clean (no replay, e2fsck -fn exit 0, "+
@@ -286,6 +287,20 @@ func (h *hotzfsRig) tryRaw(t *testing.T, args ...string) (string, error) {
 	out, err := exec.Command(h.bin, args...).CombinedOutput()
 	t.Logf("hotzfs %s: %v\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	return string(out), err
+}
+
+// destroy destroys a dataset, retrying while udev or blkid still hold a just-closed zvol open.
+func destroy(t *testing.T, dataset string) {
+	t.Helper()
+	var out []byte
+	var err error
+	for i := 0; i < 20; i++ {
+		if out, err = exec.Command("zfs", "destroy", dataset).CombinedOutput(); err == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("zfs destroy %s: %v\n%s", dataset, err, out)
 }
 
 func exists(t *testing.T, dataset string) bool {
@@ -485,7 +500,7 @@ func devSum(t *testing.T, dev string) string {
 func snapshotSum(t *testing.T, snapshot, clone string) string {
 	t.Helper()
 	zfstest.Run(t, "zfs", "clone", snapshot, clone)
-	defer zfstest.Run(t, "zfs", "destroy", clone)
+	defer destroy(t, clone)
 	zfstest.WaitDevice(t, "/dev/zvol/"+clone)
 	return devSum(t, "/dev/zvol/"+clone)
 }
