@@ -17,7 +17,7 @@ func (s *Sender) CheckFiles() error {
 		t := s.Targets[name]
 		who := fmt.Sprintf("target %q", name)
 		for _, f := range []struct{ key, path string }{
-			{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}, {"identity", t.Identity},
+			{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}, {"identity", t.Identity}, {"known_hosts", t.KnownHosts},
 		} {
 			checkFile(p, "targets."+name+"."+f.key, who+": "+f.key, f.path)
 		}

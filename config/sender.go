@@ -34,7 +34,7 @@ const (
 )
 
 // Target is a receiver. It is either TLS (Address, CA, Cert, Key, ServerName) or ssh (SSH, Port,
-// Identity, Command), never both.
+// Identity, KnownHosts, Command), never both.
 type Target struct {
 	Address    string `yaml:"address"`     // host:port of `hotzfs serve`
 	CA         string `yaml:"ca"`          // CA that signed the receiver's certificate
@@ -45,7 +45,10 @@ type Target struct {
 	SSH      string `yaml:"ssh"`      // [user@]host
 	Port     int    `yaml:"port"`     // ssh port
 	Identity string `yaml:"identity"` // private key file for ssh -i; "" uses ssh's defaults
-	Command  string `yaml:"command"`  // remote command; a forced command in authorized_keys overrides it
+	// KnownHosts pins the receiver's host key: ssh checks it against this file only (StrictHostKeyChecking);
+	// "" uses ssh's own known_hosts files.
+	KnownHosts string `yaml:"known_hosts"`
+	Command    string `yaml:"command"` // remote command; a forced command in authorized_keys overrides it
 }
 
 // Kind is TargetSSH when SSH is set and TargetTLS otherwise.
@@ -187,7 +190,7 @@ func (s *Sender) applyDefaults() {
 // resolvePaths makes the file paths in the config absolute, relative to dir (the config file's directory).
 func (s *Sender) resolvePaths(dir string) {
 	for name, t := range s.Targets {
-		for _, p := range []*string{&t.CA, &t.Cert, &t.Key, &t.Identity} {
+		for _, p := range []*string{&t.CA, &t.Cert, &t.Key, &t.Identity, &t.KnownHosts} {
 			resolvePath(p, dir)
 		}
 		s.Targets[name] = t

@@ -199,7 +199,8 @@ func validateTarget(p *problems, name string, t Target) {
 	}
 	tlsSet := setKeys(map[string]string{"address": t.Address, "ca": t.CA, "cert": t.Cert, "key": t.Key,
 		"server_name": t.ServerName})
-	sshSet := setKeys(map[string]string{"ssh": t.SSH, "identity": t.Identity, "command": t.Command})
+	sshSet := setKeys(map[string]string{"ssh": t.SSH, "identity": t.Identity, "known_hosts": t.KnownHosts,
+		"command": t.Command})
 	if t.Port != 0 {
 		sshSet = append(sshSet, "port")
 	}
@@ -246,6 +247,9 @@ func validateSSHTarget(p *problems, path, who string, t Target) {
 	}
 	if strings.HasPrefix(t.Identity, "~") {
 		p.add(path+".identity", "%s: identity %q: write the full path (~ is not expanded)", who, t.Identity)
+	}
+	if strings.HasPrefix(t.KnownHosts, "~") {
+		p.add(path+".known_hosts", "%s: known_hosts %q: write the full path (~ is not expanded)", who, t.KnownHosts)
 	}
 }
 

@@ -71,6 +71,10 @@ func dialSSH(ctx context.Context, t config.Target, host string) (*replication.Cl
 	if t.Identity != "" {
 		args = append(args, "-i", t.Identity)
 	}
+	if t.KnownHosts != "" {
+		args = append(args, "-o", "UserKnownHostsFile="+t.KnownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+			"-o", "StrictHostKeyChecking=yes")
+	}
 	args = append(args, "--", t.SSH)
 	args = append(args, strings.Fields(t.Command)...)
 	cmd := exec.Command("ssh", args...)
