@@ -109,6 +109,13 @@ func (ss *session) sendOptions(ctx context.Context, dataset string, req *transpo
 		return zfs.SendOptions{}, refuse(transport.CodeConflict, "@%s has guid %d, not %d", req.Snapshot, snap.GUID, req.GUID)
 	}
 	opts := zfs.SendOptions{Snapshot: snap.Name, Raw: req.Raw}
+	if !opts.Raw { // an encrypted backup arrived raw and its key is not here: it can only leave raw too
+		props, err := ss.srv.zfs.GetProps(ctx, dataset, "encryption")
+		if err != nil {
+			return zfs.SendOptions{}, err
+		}
+		opts.Raw = props["encryption"] != "" && props["encryption"] != "off" && props["encryption"] != "-"
+	}
 	if req.From != "" {
 		from, ok := byName[req.From]
 		if !ok || (req.FromGUID != 0 && from.GUID != req.FromGUID) {

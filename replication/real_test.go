@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -356,4 +358,62 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// An encrypted dataset travels raw (zfs send -w) through the receiver, which never has its key: full, then
+// incremental, then back to the client in a restore that the receiver sends raw by itself.
+func TestRealRawEncryptedThroughReceiverAndBack(t *testing.T) {
+	r := newRig(t, 512)
+	key := filepath.Join(t.TempDir(), "key")
+	must(t, os.WriteFile(key, []byte(strings.Repeat("c3", 32)), 0o600))
+	ds := r.src + "/secret"
+	must(t, r.z.CreateFilesystem(r.ctx, ds, map[string]string{"encryption": "on", "keyformat": "hex",
+		"keylocation": "file://" + key}))
+	mnt := zfstest.Mountpoint(t, ds)
+	zfstest.WriteTree(t, mnt, 21, 4, 256<<10)
+	replicateRaw := func() replication.Report {
+		t.Helper()
+		c, err := loopback.Dial(r.ctx, r.addr, r.files, "hv1")
+		must(t, err)
+		defer c.Close()
+		list, err := r.z.List(r.ctx, []string{ds}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+		must(t, err)
+		s := &replication.Sender{ZFS: r.z, Client: c, Log: loopback.Logger(), Compression: transport.CompressionDefault,
+			HoldTag: "hotzfs-base:test", Flags: replication.SendFlags{Raw: true}}
+		rep, err := s.Replicate(r.ctx, replication.Dataset{Source: ds, Snapshots: list, Target: "tank/secret"})
+		must(t, err)
+		return rep
+	}
+	r.snap(ds, "a")
+	replicateRaw()
+	zfstest.WriteFile(t, filepath.Join(mnt, "later"), 22, 512<<10)
+	r.snap(ds, "b")
+	if rep := replicateRaw(); rep.Base != "b" || len(rep.Steps) != 1 {
+		t.Fatalf("second raw run %+v, want one incremental step and base b", rep)
+	}
+	want := zfstest.TreeSums(t, mnt)
+
+	tgt := r.dst + "/backup/hv1/tank/secret"
+	props, err := r.z.GetProps(r.ctx, tgt, "keystatus", "encryption")
+	must(t, err)
+	if props["keystatus"] != "unavailable" || props["encryption"] == "off" {
+		t.Fatalf("received dataset %v, want encrypted with its key unavailable on the receiver", props)
+	}
+	if n := len(r.targetSnaps("tank/secret")); n != 2 {
+		t.Fatalf("receiver holds %d snapshots, want 2", n)
+	}
+
+	c, err := loopback.Dial(r.ctx, r.addr, r.files, "hv1")
+	must(t, err)
+	defer c.Close()
+	infos, err := c.List([]string{"tank/secret"})
+	must(t, err)
+	latest := infos[0].Snapshots[len(infos[0].Snapshots)-1]
+	_, stream, err := c.Fetch(&transport.SendRequest{Dataset: "tank/secret", Snapshot: latest.Name, GUID: latest.GUID,
+		Compression: transport.CompressionDefault}) // Raw not asked for: the receiver must send raw anyway
+	must(t, err)
+	must(t, r.z.Receive(r.ctx, r.src+"/restored", zfs.ReceiveOptions{Resumable: true, NoMount: true}, stream))
+	zfstest.Run(t, "zfs", "load-key", "-L", "file://"+key, r.src+"/restored")
+	zfstest.Run(t, "zfs", "mount", r.src+"/restored")
+	zfstest.EqualSums(t, want, zfstest.TreeSums(t, zfstest.Mountpoint(t, r.src+"/restored")))
 }

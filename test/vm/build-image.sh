@@ -23,12 +23,13 @@ SUITE=bookworm
 ROOT_SIZE=8G # sparse; leaves ~6 GiB free in the guest for file-backed test pools under /var/tmp
 KERNEL_PKGS=(linux-image-amd64 linux-headers-amd64)
 # qemu-utils: qemu-nbd serves zvols to guests on the host in the end-to-end test (test/e2e).
+# openssh-server, openssh-client: the ssh transport's real test (sshd on loopback, started by the test).
 BASE_PKGS=(systemd-sysv udev kmod iproute2 qemu-guest-agent initramfs-tools zstd coreutils e2fsprogs procps
-	psmisc util-linux qemu-utils)
+	psmisc util-linux qemu-utils openssh-server openssh-client)
 INITRD_MODULES=(virtio_pci virtio_blk crc32c_generic ext4)
 # Units that must not run at boot: the tests load and import ZFS themselves; timers only add noise.
 MASK_UNITS=(apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service
-	fstrim.timer dpkg-db-backup.timer systemd-networkd-wait-online.service)
+	fstrim.timer dpkg-db-backup.timer systemd-networkd-wait-online.service ssh.service ssh.socket)
 
 MOUNTED=()
 
