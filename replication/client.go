@@ -104,6 +104,7 @@ func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts tran
 	if bandwidth > 0 {
 		wire = transport.LimitWriter(context.Background(), c.conn, bandwidth)
 	}
+	opts.Authenticated = c.conn.Authenticated()
 	w, err := transport.NewStreamWriter(wire, opts)
 	if err != nil {
 		return nil, err
@@ -177,7 +178,7 @@ func (c *Client) Fetch(req *transport.SendRequest) (*transport.Ready, *transport
 		return nil, nil, fmt.Errorf("receiver refused to send %s@%s: %w", req.Dataset, req.Snapshot, err)
 	}
 	c.conn.SetTimeouts(transport.Timeouts{Read: StallTimeout, Write: StallTimeout})
-	return ready, transport.NewStreamReader(c.conn, transport.ReaderOptions{}), nil
+	return ready, transport.NewStreamReader(c.conn, transport.ReaderOptions{Authenticated: c.conn.Authenticated()}), nil
 }
 
 // Prune asks the receiver to destroy snapshots; it answers what it destroyed and what it kept, and why.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -44,6 +45,14 @@ func Guard(ctx context.Context, c net.Conn, t Timeouts) *Conn {
 		_ = c.SetDeadline(time.Unix(1, 0))
 	})
 	return g
+}
+
+// Authenticated reports whether the carrier authenticates every byte and its order: a TLS connection, whose
+// AEAD records make a per-frame checksum redundant. Both ends of a session derive it from their own carrier,
+// so they agree: mTLS on both sides, or ssh stdio on both.
+func (g *Conn) Authenticated() bool {
+	_, ok := g.Conn.(*tls.Conn)
+	return ok
 }
 
 // SetTimeouts replaces the timeouts; it applies from the next Read or Write.

@@ -56,7 +56,7 @@ func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
 			ch <- accepted{err: err}
 			return
 		}
-		tc := tls.Server(c, tlsconf.ServerConfig(pair(srv), pool))
+		tc := tls.Server(ReadBuffered(c), tlsconf.ServerConfig(pair(srv), pool))
 		id, err := tlsconf.Accept(context.Background(), tc, 5*time.Second)
 		ch <- accepted{tc, id, err}
 	}()
@@ -90,6 +90,9 @@ func TestStreamRoundTripOverTLS(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
+	if !gc.Authenticated() || !gs.Authenticated() {
+		t.Fatal("TLS connections do not count as authenticated carriers")
+	}
 	inputs := []struct {
 		name string
 		data []byte
@@ -98,8 +101,8 @@ func TestStreamRoundTripOverTLS(t *testing.T) {
 		for _, in := range inputs {
 			t.Run(fmt.Sprintf("%s/%s", c, in.name), func(t *testing.T) {
 				// Several streams in turn on one connection, each followed by a result message.
-				done := sendStream(gc, in.data, StreamOptions{Compression: c})
-				sr := NewStreamReader(gs, ReaderOptions{})
+				done := sendStream(gc, in.data, StreamOptions{Compression: c, Authenticated: gc.Authenticated()})
+				sr := NewStreamReader(gs, ReaderOptions{Authenticated: gs.Authenticated()})
 				got := make([]byte, 0, len(in.data))
 				w := &sliceWriter{b: &got}
 				if _, err := io.Copy(w, sr); err != nil {
