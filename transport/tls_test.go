@@ -56,17 +56,21 @@ func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
 			ch <- accepted{err: err}
 			return
 		}
-		tc := tls.Server(ReadBuffered(c), tlsconf.ServerConfig(pair(srv), pool))
+		tc := tls.Server(Buffered(c), tlsconf.ServerConfig(pair(srv), pool))
 		id, err := tlsconf.Accept(context.Background(), tc, 5*time.Second)
 		ch <- accepted{tc, id, err}
 	}()
-	d := tls.Dialer{Config: tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1")}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	client, err = d.DialContext(ctx, "tcp", ln.Addr().String())
+	raw, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc := tls.Client(Buffered(raw), tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	client = tc
 	a := <-ch
 	if a.err != nil {
 		t.Fatal(a.err)

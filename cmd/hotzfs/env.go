@@ -63,7 +63,7 @@ func dialTarget(ctx context.Context, t config.Target) (*replication.Client, erro
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w (is `hotzfs serve` running there, and the port open?)", t.Address, err)
 	}
-	c := tls.Client(transport.ReadBuffered(raw), conf)
+	c := tls.Client(transport.Buffered(raw), conf)
 	hctx, cancel := context.WithTimeout(ctx, d.Timeout)
 	defer cancel()
 	if err := c.HandshakeContext(hctx); err != nil {
