@@ -134,6 +134,7 @@ measure lim_default hz_replicate
 # RSS of the `hotzfs serve` process (VmHWM) from a fresh start
 streams=16
 per=$((SIZE_MB / streams / 2 + 1))
+set +o pipefail # the text generator ends with SIGPIPE once head has its bytes
 for i in $(seq $streams); do
 	zfs create $SRC/m$i
 	head -c $((per << 20)) /dev/urandom >/$SRC/m$i/random
@@ -144,6 +145,7 @@ for i in $(seq $streams); do
 		-e 's|compression: .*|compression: default|' -e 's|bandwidth: .*|bandwidth: "0"|' $W/hotzfs.yaml >$W/m$i.yaml
 	mkdir -p $W/state-m$i
 done
+set -o pipefail
 kill $SERVE 2>/dev/null
 wait $SERVE 2>/dev/null || true
 rm -f $W/addr
