@@ -156,7 +156,7 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 		return nil, err
 	}
 	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.StallTimeout, Write: ss.srv.opts.StallTimeout})
-	sr := transport.NewStreamReader(ss.conn, transport.ReaderOptions{})
+	sr := transport.NewStreamReader(ss.conn, transport.ReaderOptions{Authenticated: ss.conn.Authenticated()})
 	start := time.Now()
 	err = ss.srv.zfs.Receive(ctx, target, zfs.ReceiveOptions{Resumable: true, NoMount: true, Force: req.Force}, sr)
 	if err == nil {

@@ -66,7 +66,8 @@ func (ss *session) send(ctx context.Context, req *transport.SendRequest) (reqErr
 		return nil, err
 	}
 	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.StallTimeout, Write: ss.srv.opts.StallTimeout})
-	w, err := transport.NewStreamWriter(ss.conn, transport.StreamOptions{Compression: req.Compression})
+	w, err := transport.NewStreamWriter(ss.conn, transport.StreamOptions{Compression: req.Compression,
+		Authenticated: ss.conn.Authenticated()})
 	if err != nil {
 		return nil, err
 	}

@@ -95,7 +95,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, conf *tls.Config
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveTLSConn(ctx, tls.Server(c, conf))
+			s.serveTLSConn(ctx, tls.Server(transport.Buffered(c), conf))
 		}()
 	}
 }

@@ -104,13 +104,17 @@ func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts tran
 	if bandwidth > 0 {
 		wire = transport.LimitWriter(context.Background(), c.conn, bandwidth)
 	}
+	opts.Authenticated = c.conn.Authenticated()
 	w, err := transport.NewStreamWriter(wire, opts)
 	if err != nil {
 		return nil, err
 	}
 	stop := make(chan struct{})
 	copyErr := make(chan error, 1)
-	go func() { copyErr <- copyUntil(w, src, stop) }()
+	go func() { // ReadFrom reads src straight into the frame buffer (or the encoder's)
+		_, err := w.ReadFrom(&stoppable{src: src, stop: stop})
+		copyErr <- err
+	}()
 
 	select {
 	case err := <-copyErr:
@@ -142,28 +146,19 @@ func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts tran
 // errStopped ends a copy the receiver no longer wants.
 var errStopped = errors.New("receiver stopped the stream")
 
-// copyUntil copies src to w until src ends or stop is closed.
-func copyUntil(w io.Writer, src io.Reader, stop <-chan struct{}) error {
-	buf := make([]byte, 256<<10)
-	for {
-		select {
-		case <-stop:
-			return errStopped
-		default:
-		}
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+// stoppable reads src until stop is closed, then fails with errStopped.
+type stoppable struct {
+	src  io.Reader
+	stop <-chan struct{}
+}
+
+func (s *stoppable) Read(p []byte) (int, error) {
+	select {
+	case <-s.stop:
+		return 0, errStopped
+	default:
 	}
+	return s.src.Read(p)
 }
 
 // Fetch asks the receiver to send a snapshot back (restore) and returns its announcement and the stream.
@@ -177,7 +172,7 @@ func (c *Client) Fetch(req *transport.SendRequest) (*transport.Ready, *transport
 		return nil, nil, fmt.Errorf("receiver refused to send %s@%s: %w", req.Dataset, req.Snapshot, err)
 	}
 	c.conn.SetTimeouts(transport.Timeouts{Read: StallTimeout, Write: StallTimeout})
-	return ready, transport.NewStreamReader(c.conn, transport.ReaderOptions{}), nil
+	return ready, transport.NewStreamReader(c.conn, transport.ReaderOptions{Authenticated: c.conn.Authenticated()}), nil
 }
 
 // Prune asks the receiver to destroy snapshots; it answers what it destroyed and what it kept, and why.

@@ -10,7 +10,8 @@ import (
 )
 
 // ProtocolVersion is the wire protocol version this package speaks. Peers must speak the same version.
-const ProtocolVersion = 1
+// Version 2: data-stream frames on a TLS carrier carry no checksum (see the package doc).
+const ProtocolVersion = 2
 
 // BannerLen is the fixed length of the banner: "HOTZFS/" + four decimal digits + "\n".
 const BannerLen = 12

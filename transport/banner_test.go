@@ -31,13 +31,13 @@ func TestHandshake(t *testing.T) {
 func TestHandshakeVersionMismatch(t *testing.T) {
 	a, b := pipe(t)
 	go func() {
-		_, _ = b.Write([]byte("HOTZFS/0002\n"))
+		_, _ = b.Write([]byte("HOTZFS/0001\n"))
 		_, _ = io.ReadFull(b, make([]byte, BannerLen))
 	}()
 	err := Handshake(t.Context(), a, 5*time.Second)
 	var ve *VersionError
-	if !errors.As(err, &ve) || ve.Local != 1 || ve.Remote != 2 {
-		t.Fatalf("got %v, want a VersionError naming 1 and 2", err)
+	if !errors.As(err, &ve) || ve.Local != 2 || ve.Remote != 1 {
+		t.Fatalf("got %v, want a VersionError naming 2 and 1", err)
 	}
 	if !strings.Contains(err.Error(), "HOTZFS/1") || !strings.Contains(err.Error(), "HOTZFS/2") {
 		t.Fatalf("message %q does not name both versions", err)

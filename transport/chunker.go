@@ -18,10 +18,10 @@ type chunker struct {
 	n       int    // payload bytes buffered
 	frames  uint64
 	wire    atomic.Int64
-	discard atomic.Bool // after CloseWithError: swallow the encoder's remaining output
-	err     error       // first write error; sticky
-	table   *crc32.Table
-	chain   uint32 // checksum of the last frame written: the next frame's seed
+	discard atomic.Bool  // after CloseWithError: swallow the encoder's remaining output
+	err     error        // first write error; sticky
+	table   *crc32.Table // nil: frames carry no checksum (authenticated carrier)
+	chain   uint32       // checksum of the last frame written: the next frame's seed
 }
 
 func (c *chunker) Write(p []byte) (int, error) {

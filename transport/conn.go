@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -31,11 +32,18 @@ type Conn struct {
 	readCap  time.Time // absolute deadlines set through SetDeadline and friends; zero: none
 	writeCap time.Time
 	stop     func() bool
+	batcher  *bufferedConn // under a TLS connection made with Buffered: batches large writes; else nil
 }
+
+// tlsRecord is the most plaintext one TLS record carries: a write of more becomes several records.
+const tlsRecord = 16 << 10
 
 // Guard wraps c. Close the returned Conn (it closes c) to release the context watch.
 func Guard(ctx context.Context, c net.Conn, t Timeouts) *Conn {
 	g := &Conn{Conn: c, ctx: ctx}
+	if tc, ok := c.(*tls.Conn); ok {
+		g.batcher, _ = tc.NetConn().(*bufferedConn)
+	}
 	g.SetTimeouts(t)
 	g.stop = context.AfterFunc(ctx, func() {
 		g.mu.Lock()
@@ -44,6 +52,14 @@ func Guard(ctx context.Context, c net.Conn, t Timeouts) *Conn {
 		_ = c.SetDeadline(time.Unix(1, 0))
 	})
 	return g
+}
+
+// Authenticated reports whether the carrier authenticates every byte and its order: a TLS connection, whose
+// AEAD records make a per-frame checksum redundant. Both ends of a session derive it from their own carrier,
+// so they agree: mTLS on both sides, or ssh stdio on both.
+func (g *Conn) Authenticated() bool {
+	_, ok := g.Conn.(*tls.Conn)
+	return ok
 }
 
 // SetTimeouts replaces the timeouts; it applies from the next Read or Write.
@@ -65,13 +81,20 @@ func (g *Conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Write writes with a fresh write deadline.
+// Write writes with a fresh write deadline. On TLS over a Buffered connection, the records of a large p leave
+// in a few large writes.
 func (g *Conn) Write(p []byte) (int, error) {
 	timeout := time.Duration(g.write.Load())
 	if err := g.arm(timeout, &g.writeCap, g.Conn.SetWriteDeadline); err != nil {
 		return 0, err
 	}
-	n, err := g.Conn.Write(p)
+	var n int
+	var err error
+	if g.batcher != nil && len(p) > tlsRecord {
+		n, err = g.batcher.batch(func() (int, error) { return g.Conn.Write(p) })
+	} else {
+		n, err = g.Conn.Write(p)
+	}
 	if err != nil {
 		err = g.explain(err, "the peer accepted no data", timeout)
 	}

@@ -21,6 +21,17 @@ func TestGuardIdleTimeout(t *testing.T) {
 	}
 }
 
+func TestPlainCarrierIsNotAuthenticated(t *testing.T) {
+	a, _ := pipe(t)
+	if Guard(t.Context(), a, Timeouts{}).Authenticated() {
+		t.Error("a pipe counts as an authenticated carrier: its frames would go without checksums")
+	}
+	r, w := io.Pipe()
+	if Guard(t.Context(), NewStdioConn(r, w), Timeouts{}).Authenticated() {
+		t.Error("ssh stdio counts as an authenticated carrier: its frames would go without checksums")
+	}
+}
+
 // A stream that stalls mid-way fails with the stall timeout, not a clean end.
 func TestGuardStallMidStream(t *testing.T) {
 	a, b := pipe(t)

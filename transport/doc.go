@@ -16,8 +16,11 @@
 // The CRC-32C (Castagnoli) covers the type, the length and the payload, so a flipped bit anywhere in a frame
 // is detected before its payload is used. A control frame's CRC starts from 0; inside a data stream each
 // frame's CRC continues from the previous frame's (it is the running CRC of the stream so far), so a frame
-// dropped, repeated or reordered is detected at the next frame too. Each type has its own size limit, checked before anything is
-// allocated: see [FrameType] and [MaxPayload].
+// dropped, repeated or reordered is detected at the next frame too. On an authenticated carrier (TLS, see
+// [Conn.Authenticated]) the frames of a data stream (data, end, error trailer) carry 0 in the checksum field
+// instead: TLS's AEAD already rejects any altered, dropped or reordered byte, and a CRC pass over every byte
+// on each side is a cost a slow CPU notices. Control frames always carry their CRC. Each type has its own size
+// limit, checked before anything is allocated: see [FrameType] and [MaxPayload].
 //
 // A data stream is a run of data frames (all [FrameData] or all [FrameZstd], one zstd stream across them)
 // closed by exactly one [FrameEnd] (raw byte and frame counts, checked by the reader) or one [FrameError]

@@ -74,7 +74,10 @@ type FrameReader struct {
 	pool  *BufferPool
 	table *crc32.Table
 	chain uint32 // running CRC of this stream's frames so far
-	wire  atomic.Int64
+	// authenticated: the carrier authenticates every byte (TLS), so data-stream frames carry a zero checksum
+	// field, which is required to be zero and not computed.
+	authenticated bool
+	wire          atomic.Int64
 }
 
 // NewFrameReader returns a reader of frames from r. pool may be nil.
@@ -106,6 +109,12 @@ func (fr *FrameReader) Next() (FrameType, []byte, error) {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, nil, err
+	}
+	if t.inStream() && fr.authenticated {
+		if binary.BigEndian.Uint32(fr.hdr[5:9]) != 0 {
+			return 0, nil, protocolErrorf("%s frame with a checksum on an authenticated carrier", t)
+		}
+		return t, payload, nil
 	}
 	var seed uint32
 	if t.inStream() {
@@ -161,10 +170,15 @@ func (fr *FrameReader) Release() {
 func (t FrameType) inStream() bool { return t != FrameControl }
 
 // putHeader fills frame[:HeaderLen] for the payload in frame[HeaderLen:] and returns the checksum, computed
-// from seed: 0 for a control frame, the previous frame's checksum inside a data stream.
+// from seed: 0 for a control frame, the previous frame's checksum inside a data stream. A nil table leaves
+// the checksum field zero (a data frame on an authenticated carrier).
 func putHeader(frame []byte, t FrameType, table *crc32.Table, seed uint32) uint32 {
 	frame[0] = byte(t)
 	binary.BigEndian.PutUint32(frame[1:5], uint32(len(frame)-HeaderLen))
+	if table == nil {
+		binary.BigEndian.PutUint32(frame[5:9], 0)
+		return 0
+	}
 	sum := crc32.Update(crc32.Update(seed, table, frame[:5]), table, frame[HeaderLen:])
 	binary.BigEndian.PutUint32(frame[5:9], sum)
 	return sum

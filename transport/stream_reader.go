@@ -19,6 +19,9 @@ type ReaderOptions struct {
 	MaxWindow uint64
 	Progress  *Progress   // optional: counts raw bytes as they are read
 	Pool      *BufferPool // optional: recycles the frame buffer
+	// Authenticated says the carrier authenticates every byte and its order (TLS, see [Conn.Authenticated]):
+	// data frames then carry no checksum, and one that has one is refused. The writer must be told the same.
+	Authenticated bool
 }
 
 // DefaultMaxWindow is the largest zstd window a StreamReader accepts unless told otherwise, which bounds the
@@ -48,6 +51,7 @@ type StreamReader struct {
 // stream's last frame.
 func NewStreamReader(r io.Reader, opts ReaderOptions) *StreamReader {
 	s := &StreamReader{fr: NewFrameReader(r, opts.Pool), opts: opts}
+	s.fr.authenticated = opts.Authenticated
 	s.src.s = s
 	return s
 }

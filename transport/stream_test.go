@@ -151,8 +151,13 @@ func TestStreamErrorTrailer(t *testing.T) {
 // wireBytes captures the exact bytes a StreamWriter puts on the wire.
 func wireBytes(t *testing.T, data []byte, c Compression) []byte {
 	t.Helper()
+	return wireBytesWith(t, data, StreamOptions{Compression: c})
+}
+
+func wireBytesWith(t *testing.T, data []byte, opts StreamOptions) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	sw, err := NewStreamWriter(&buf, StreamOptions{Compression: c})
+	sw, err := NewStreamWriter(&buf, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

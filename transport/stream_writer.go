@@ -20,6 +20,9 @@ type StreamOptions struct {
 	EncoderConcurrency int
 	Progress           *Progress   // optional: counts raw bytes as they are written
 	Pool               *BufferPool // optional: recycles the frame buffer
+	// Authenticated says the carrier authenticates every byte and its order (TLS, see [Conn.Authenticated]):
+	// the data frames then carry no checksum. The reader must be told the same.
+	Authenticated bool
 }
 
 // StreamWriter turns a byte stream into data frames: raw, or one zstd stream spread over zstd frames.
@@ -44,7 +47,10 @@ func NewStreamWriter(w io.Writer, opts StreamOptions) (*StreamWriter, error) {
 		return nil, err
 	}
 	s := &StreamWriter{progress: opts.Progress, pool: opts.Pool}
-	s.chunk = &chunker{w: w, typ: FrameData, buf: opts.Pool.get(), table: crc32.MakeTable(crc32.Castagnoli)}
+	s.chunk = &chunker{w: w, typ: FrameData, buf: opts.Pool.get()}
+	if !opts.Authenticated {
+		s.chunk.table = crc32.MakeTable(crc32.Castagnoli)
+	}
 	if c == CompressionNone {
 		return s, nil
 	}

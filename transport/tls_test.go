@@ -56,17 +56,21 @@ func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
 			ch <- accepted{err: err}
 			return
 		}
-		tc := tls.Server(c, tlsconf.ServerConfig(pair(srv), pool))
+		tc := tls.Server(Buffered(c), tlsconf.ServerConfig(pair(srv), pool))
 		id, err := tlsconf.Accept(context.Background(), tc, 5*time.Second)
 		ch <- accepted{tc, id, err}
 	}()
-	d := tls.Dialer{Config: tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1")}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	client, err = d.DialContext(ctx, "tcp", ln.Addr().String())
+	raw, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc := tls.Client(Buffered(raw), tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	client = tc
 	a := <-ch
 	if a.err != nil {
 		t.Fatal(a.err)
@@ -90,6 +94,9 @@ func TestStreamRoundTripOverTLS(t *testing.T) {
 	if err := <-errs; err != nil {
 		t.Fatal(err)
 	}
+	if !gc.Authenticated() || !gs.Authenticated() {
+		t.Fatal("TLS connections do not count as authenticated carriers")
+	}
 	inputs := []struct {
 		name string
 		data []byte
@@ -98,8 +105,8 @@ func TestStreamRoundTripOverTLS(t *testing.T) {
 		for _, in := range inputs {
 			t.Run(fmt.Sprintf("%s/%s", c, in.name), func(t *testing.T) {
 				// Several streams in turn on one connection, each followed by a result message.
-				done := sendStream(gc, in.data, StreamOptions{Compression: c})
-				sr := NewStreamReader(gs, ReaderOptions{})
+				done := sendStream(gc, in.data, StreamOptions{Compression: c, Authenticated: gc.Authenticated()})
+				sr := NewStreamReader(gs, ReaderOptions{Authenticated: gs.Authenticated()})
 				got := make([]byte, 0, len(in.data))
 				w := &sliceWriter{b: &got}
 				if _, err := io.Copy(w, sr); err != nil {

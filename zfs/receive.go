@@ -61,6 +61,7 @@ func (r *Runner) Receive(ctx context.Context, target string, opts ReceiveOptions
 	if err != nil {
 		return err
 	}
+	growPipe(stdin)
 	stderr := &cappedBuffer{max: stderrCap}
 	cmd.Stderr = stderr
 	start := time.Now()

@@ -97,6 +97,7 @@ func (r *Runner) Send(ctx context.Context, opts SendOptions) (io.ReadCloser, err
 	if err != nil {
 		return nil, err
 	}
+	growPipe(stdout)
 	stderr := &cappedBuffer{max: stderrCap}
 	cmd.Stderr = stderr
 	start := time.Now()

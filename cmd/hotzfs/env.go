@@ -58,10 +58,17 @@ func dialTarget(ctx context.Context, t config.Target) (*replication.Client, erro
 	if err != nil {
 		return nil, err
 	}
-	d := tls.Dialer{Config: conf, NetDialer: &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}}
-	c, err := d.DialContext(ctx, "tcp", t.Address)
+	d := net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	raw, err := d.DialContext(ctx, "tcp", t.Address)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w (is `hotzfs serve` running there, and the port open?)", t.Address, err)
+	}
+	c := tls.Client(transport.Buffered(raw), conf)
+	hctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	defer cancel()
+	if err := c.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("connect to %s: TLS handshake: %w", t.Address, err)
 	}
 	return replication.NewClient(ctx, c, host, currentVersion().Version)
 }

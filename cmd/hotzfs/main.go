@@ -59,8 +59,14 @@ func (e exitError) Unwrap() error { return e.err }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile, err := startProfile()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hotzfs:", err)
+		os.Exit(exitFailure)
+	}
 	root := newRootCmd()
-	err := root.ExecuteContext(ctx)
+	err = root.ExecuteContext(ctx)
+	stopProfile()
 	os.Exit(exitCode(ctx, err))
 }
 

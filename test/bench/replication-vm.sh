@@ -130,6 +130,45 @@ measure lim_none hz_replicate
 config default "${limit}MiB/s"
 measure lim_default hz_replicate
 
+# P5: receiver memory with 16 streams at once (one replicate process per dataset, compression default), peak
+# RSS of the `hotzfs serve` process (VmHWM) from a fresh start
+streams=16
+per=$((SIZE_MB / streams / 2 + 1))
+set +o pipefail # the text generator ends with SIGPIPE once head has its bytes
+for i in $(seq $streams); do
+	zfs create $SRC/m$i
+	head -c $((per << 20)) /dev/urandom >/$SRC/m$i/random
+	awk -v seed="$i" 'BEGIN { for (i = 0; ; i++) printf "%08d %d status=%s\n", i, seed, (i % 7 ? "ok" : "retry") }' 2>/dev/null |
+		head -c $((per << 20)) >/$SRC/m$i/text
+	zfs snapshot $SRC/m$i@s1
+	sed -e "s|state_dir: .*|state_dir: $W/state-m$i|" -e "s|name: bench|name: m$i|" -e "s|\[$SRC/data\]|[$SRC/m$i]|" \
+		-e 's|compression: .*|compression: default|' -e 's|bandwidth: .*|bandwidth: "0"|' $W/hotzfs.yaml >$W/m$i.yaml
+	mkdir -p $W/state-m$i
+done
+set -o pipefail
+kill $SERVE 2>/dev/null
+wait $SERVE 2>/dev/null || true
+rm -f $W/addr
+$HOTZFS serve --config $W/receiver.yaml --log-level error --ready-file $W/addr &
+SERVE=$!
+for _ in $(seq 100); do [[ -s $W/addr ]] && break; sleep 0.1; done
+pids=()
+for i in $(seq $streams); do
+	$HOTZFS replicate --config $W/m$i.yaml --log-level error >/dev/null &
+	pids+=($!)
+done
+any_alive() { local p; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+peak_streams=0
+while any_alive; do
+	n=$(pgrep -c -f '^zfs receive' || true)
+	((n > peak_streams)) && peak_streams=$n
+	sleep 0.2
+done
+p5_fail=0
+for p in "${pids[@]}"; do wait "$p" || p5_fail=$((p5_fail + 1)); done
+hwm_kb=$(awk '/^VmHWM/ {print $2}' /proc/$SERVE/status)
+log "P5: serve peak RSS ${hwm_kb} kB, up to $peak_streams zfs receive at once, $p5_fail runs failed"
+
 mbs() { calc "$total / 1000000 / $1" 1; }
 ratio() { calc "${T[raw]} / $1" 2; }
 echo
@@ -154,3 +193,9 @@ echo "|---|---|---|---|"
 for m in lim_none lim_default; do
 	echo "| hotzfs, compression ${m#lim_} | ${T[$m]} | $(mbs "${T[$m]}") | $(calc "$total / 1048576 / ${T[$m]} / $limit" 2) |"
 done
+echo
+echo "| receiver, $streams streams at once ($per MiB random + $per MiB text each, compression default) | value |"
+echo "|---|---|"
+echo "| peak RSS of hotzfs serve (VmHWM) | $(calc "$hwm_kb / 1024" 1) MiB |"
+echo "| most zfs receive processes seen at once | $peak_streams |"
+echo "| replicate runs that failed | $p5_fail |"

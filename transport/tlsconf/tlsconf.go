@@ -1,5 +1,5 @@
-// Package tlsconf owns hotzfs's mTLS settings: TLS 1.3 only, client certificates required and verified
-// against the hotzfs CA, and the client's identity taken from its verified certificate's CommonName.
+// Package tlsconf owns hotzfs's mTLS settings: TLS 1.3 only with the cipher that is faster on this CPU, client
+// certificates required and verified against the hotzfs CA, the identity taken from the certificate's CN.
 package tlsconf
 
 import (
@@ -124,15 +124,24 @@ func ServerConfig(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
 }
 
 // ClientConfig is the sender's TLS configuration: TLS 1.3 only, the server verified against roots as
-// serverName, this side's certificate presented.
+// serverName, this side's certificate presented, and ChaCha20-Poly1305 asked for where it is the faster
+// cipher (see preferChaCha).
 func ClientConfig(cert tls.Certificate, roots *x509.CertPool, serverName string) *tls.Config {
-	return &tls.Config{
+	return clientConfig(cert, roots, serverName, preferChaCha())
+}
+
+func clientConfig(cert tls.Certificate, roots *x509.CertPool, serverName string, chacha bool) *tls.Config {
+	conf := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		MaxVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
 		RootCAs:      roots,
 		ServerName:   serverName,
 	}
+	if chacha {
+		chachaFirst(conf)
+	}
+	return conf
 }
 
 // LoadServer reads the receiver's files and returns its configuration.

@@ -77,6 +77,13 @@ func keyPair(t *testing.T, c *certs.Pair) tls.Certificate {
 // and the client's (error of handshake plus one read).
 func dial(t *testing.T, serverCfg, clientCfg *tls.Config) (string, error, error) {
 	t.Helper()
+	id, serr, _, cerr := dialState(t, serverCfg, clientCfg)
+	return id, serr, cerr
+}
+
+// dialState is dial that also returns the client's connection state.
+func dialState(t *testing.T, serverCfg, clientCfg *tls.Config) (string, error, tls.ConnectionState, error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +121,7 @@ func dial(t *testing.T, serverCfg, clientCfg *tls.Config) (string, error, error)
 		_, cerr = c.Read(make([]byte, 1))
 	}
 	o := <-srv
-	return o.id, o.err, cerr
+	return o.id, o.err, c.ConnectionState(), cerr
 }
 
 func TestValidClientIdentity(t *testing.T) {
