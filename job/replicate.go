@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/hotzfs/hotzfs/config"
@@ -14,7 +15,12 @@ import (
 )
 
 // holdTag is the hold hotzfs keeps on the source's incremental base for one target.
-func holdTag(target string) string { return "hotzfs-base:" + target }
+func holdTag(target string) string { return baseHoldPrefix + target }
+
+const baseHoldPrefix = "hotzfs-base:"
+
+// IsBaseHold reports whether a hold on a source snapshot is one hotzfs placed on an incremental base.
+func IsBaseHold(tag string) bool { return strings.HasPrefix(tag, baseHoldPrefix) }
 
 // replicateAndPrune lists all the job's datasets with one zfs call, replicates each, then prunes each side.
 func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {

@@ -41,13 +41,18 @@ func domXMLBase(i int) string {
 	return PropDomXML + "-" + strconv.Itoa(i)
 }
 
+// GuestNames returns the guests a snapshot's properties name in hotzfs:guest, in their recorded order.
+func GuestNames(props map[string]string) []string {
+	if props[PropGuest] == "" {
+		return nil
+	}
+	return strings.Split(props[PropGuest], ",")
+}
+
 // GuestDomainXMLs returns the domain XML of every guest a snapshot's properties name in hotzfs:guest.
 func GuestDomainXMLs(props map[string]string) (map[string]string, error) {
 	out := map[string]string{}
-	if props[PropGuest] == "" {
-		return out, nil
-	}
-	for i, g := range strings.Split(props[PropGuest], ",") {
+	for i, g := range GuestNames(props) {
 		xml, err := decodeDomainXMLAt(props, domXMLBase(i))
 		if err != nil {
 			return nil, fmt.Errorf("guest %q: %w", g, err)

@@ -200,7 +200,7 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 	}
 	var ours []zfs.Hold
 	for _, h := range holds {
-		if !strings.HasPrefix(h.Tag, "hotzfs-base") {
+		if !job.IsBaseHold(h.Tag) {
 			return fmt.Errorf("%s has a hold %q that is not hotzfs's; release it (zfs release %s %s) or roll back "+
 				"to a newer snapshot", h.Snapshot, h.Tag, h.Tag, h.Snapshot)
 		}
@@ -213,7 +213,8 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 			"diverged until they are pruned or the job sets allow_rollback")
 	}
 	for _, h := range ours {
-		fmt.Fprintf(w, "      releasing hotzfs's hold %s on @%s (the incremental base)\n", h.Tag, h.Snapshot[strings.Index(h.Snapshot, "@")+1:])
+		_, short, _ := zfs.SplitSnapshot(h.Snapshot)
+		fmt.Fprintf(w, "      releasing hotzfs's hold %s on @%s (the incremental base)\n", h.Tag, short)
 	}
 	guests := guestsOf(local)
 	if !opts.yes {
@@ -239,22 +240,9 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 }
 
 // checkDefinable tells whether defineRestored can define the stored guest on the restored dataset, before
-// the restore starts: mountpoints are not known yet, but whether every disk path moves is.
+// the restore starts: the restored dataset's mountpoint is not known yet, but whether every disk path moves is.
 func checkDefinable(ctx context.Context, env job.Env, xml, from, into string) error {
-	if xml == "" {
-		return fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?); restore "+
-			"without --define", from)
-	}
-	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into, "/" + from: "/" + into}
-	if props, err := env.ZFS.GetProps(ctx, from, "mountpoint"); err == nil && strings.HasPrefix(props["mountpoint"], "/") {
-		paths[props["mountpoint"]] = "/" + into
-	}
-	name, err := guest.DomainName(xml)
-	if err != nil {
-		return err
-	}
-	_, err = guest.RewriteForRestore(xml, name+"-restored", paths)
-	if err != nil {
+	if _, err := restoredXML(ctx, env, xml, from, into); err != nil {
 		return fmt.Errorf("--define: %w; nothing restored", err)
 	}
 	return nil
@@ -262,20 +250,7 @@ func checkDefinable(ctx context.Context, env job.Env, xml, from, into string) er
 
 // defineRestored defines the stored guest, renamed, with its disks on the restored dataset.
 func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, into string) error {
-	if xml == "" {
-		return fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?)", from)
-	}
-	name, err := guest.DomainName(xml)
-	if err != nil {
-		return err
-	}
-	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into}
-	fromProps, err1 := env.ZFS.GetProps(ctx, from, "mountpoint")
-	intoProps, err2 := env.ZFS.GetProps(ctx, into, "mountpoint")
-	if err1 == nil && err2 == nil && strings.HasPrefix(fromProps["mountpoint"], "/") && strings.HasPrefix(intoProps["mountpoint"], "/") {
-		paths[fromProps["mountpoint"]] = intoProps["mountpoint"]
-	}
-	newXML, err := guest.RewriteForRestore(xml, name+"-restored", paths)
+	newXML, err := restoredXML(ctx, env, xml, from, into)
 	if err != nil {
 		return err
 	}
@@ -292,14 +267,33 @@ func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 	return nil
 }
 
+// restoredXML is the stored domain XML renamed NAME-restored, with the original dataset's zvol device and
+// mountpoint swapped for the restored dataset's (/DATASET stands in for a mountpoint not known yet).
+func restoredXML(ctx context.Context, env job.Env, xml, from, into string) (string, error) {
+	if xml == "" {
+		return "", fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?); restore "+
+			"without --define", from)
+	}
+	name, err := guest.DomainName(xml)
+	if err != nil {
+		return "", err
+	}
+	mountpoint := func(ds string) string {
+		if p, err := env.ZFS.GetProps(ctx, ds, "mountpoint"); err == nil && strings.HasPrefix(p["mountpoint"], "/") {
+			return p["mountpoint"]
+		}
+		return "/" + ds
+	}
+	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into, mountpoint(from): mountpoint(into)}
+	return guest.RewriteForRestore(xml, name+"-restored", paths)
+}
+
 // guestsOf returns the guests recorded on a dataset's snapshots (hotzfs:guest), sorted.
 func guestsOf(snaps []zfs.Dataset) []string {
 	seen := map[string]bool{}
 	for _, s := range snaps {
-		for _, g := range strings.Split(s.Props[snapshot.PropGuest], ",") {
-			if g = strings.TrimSpace(g); g != "" && g != "-" {
-				seen[g] = true
-			}
+		for _, g := range snapshot.GuestNames(s.Props) {
+			seen[g] = true
 		}
 	}
 	return slices.Sorted(maps.Keys(seen))
