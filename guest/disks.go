@@ -126,10 +126,12 @@ func MapDisks(domainXML string, datasets []Dataset, opts MapOptions) (Mapping, e
 	m := Mapping{Domain: dom.Name}
 	mp := mapper{opts: opts, datasets: datasets}
 	var bad []UnmappedDisk
-	if dom.Devices == nil {
-		return m, nil
+	named := map[string]bool{} // targets of opts.Datasets found in the domain
+	var disks []libvirtxml.DomainDisk
+	if dom.Devices != nil {
+		disks = dom.Devices.Disks
 	}
-	for i, xd := range dom.Devices.Disks {
+	for i, xd := range disks {
 		target := fmt.Sprintf("disk#%d", i)
 		if xd.Target != nil && xd.Target.Dev != "" {
 			target = xd.Target.Dev
@@ -142,6 +144,7 @@ func MapDisks(domainXML string, datasets []Dataset, opts MapOptions) (Mapping, e
 		source, kind, err := mp.source(xd.Source)
 		d.Source = source
 		if name, ok := opts.Datasets[target]; ok {
+			named[target] = true
 			if err := mp.named(&d, name); err != nil {
 				bad = append(bad, UnmappedDisk{Target: target, Source: source, Reason: err.Error()})
 			} else {
@@ -163,8 +166,7 @@ func MapDisks(domainXML string, datasets []Dataset, opts MapOptions) (Mapping, e
 		m.Disks = append(m.Disks, d)
 	}
 	for _, target := range slices.Sorted(maps.Keys(opts.Datasets)) {
-		if !slices.ContainsFunc(m.Disks, func(d Disk) bool { return d.Target == target }) &&
-			!slices.ContainsFunc(bad, func(d UnmappedDisk) bool { return d.Target == target }) {
+		if !named[target] {
 			bad = append(bad, UnmappedDisk{Target: target, Source: "-", Reason: fmt.Sprintf(
 				"disk_map names disk %s, which the domain does not have", target)})
 		}
