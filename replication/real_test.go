@@ -54,6 +54,12 @@ func newRig(t *testing.T, dstMB int) *rig {
 // replicate runs one replication of source into target (relative to the client's root).
 func (r *rig) replicate(source, target string, comp transport.Compression) (replication.Report, error) {
 	r.t.Helper()
+	return r.replicateWith(source, target, comp, replication.SendFlags{})
+}
+
+// replicateWith is replicate with zfs send flags.
+func (r *rig) replicateWith(source, target string, comp transport.Compression, flags replication.SendFlags) (replication.Report, error) {
+	r.t.Helper()
 	c, err := loopback.Dial(r.ctx, r.addr, r.files, "hv1")
 	if err != nil {
 		return replication.Report{}, err
@@ -61,7 +67,8 @@ func (r *rig) replicate(source, target string, comp transport.Compression) (repl
 	defer c.Close()
 	list, err := r.z.List(r.ctx, []string{source}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot, zfs.Bookmark}, Depth: 1})
 	must(r.t, err)
-	s := &replication.Sender{ZFS: r.z, Client: c, Log: loopback.Logger(), Compression: comp, HoldTag: "hotzfs-base:test"}
+	s := &replication.Sender{ZFS: r.z, Client: c, Log: loopback.Logger(), Compression: comp, HoldTag: "hotzfs-base:test",
+		Flags: flags}
 	return s.Replicate(r.ctx, replication.Dataset{Source: source, Snapshots: list, Target: target})
 }
 
@@ -373,14 +380,7 @@ func TestRealRawEncryptedThroughReceiverAndBack(t *testing.T) {
 	zfstest.WriteTree(t, mnt, 21, 4, 256<<10)
 	replicateRaw := func() replication.Report {
 		t.Helper()
-		c, err := loopback.Dial(r.ctx, r.addr, r.files, "hv1")
-		must(t, err)
-		defer c.Close()
-		list, err := r.z.List(r.ctx, []string{ds}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
-		must(t, err)
-		s := &replication.Sender{ZFS: r.z, Client: c, Log: loopback.Logger(), Compression: transport.CompressionDefault,
-			HoldTag: "hotzfs-base:test", Flags: replication.SendFlags{Raw: true}}
-		rep, err := s.Replicate(r.ctx, replication.Dataset{Source: ds, Snapshots: list, Target: "tank/secret"})
+		rep, err := r.replicateWith(ds, "tank/secret", transport.CompressionDefault, replication.SendFlags{Raw: true})
 		must(t, err)
 		return rep
 	}

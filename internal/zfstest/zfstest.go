@@ -65,18 +65,31 @@ func UncleanedPool(t testing.TB, sizeMB int) string {
 }
 
 func destroyPool(t testing.TB, name string) {
-	var err error
-	var out []byte
-	for i := 0; i < 10; i++ { // a just-closed zvol or mount can keep the pool busy for a moment
-		if out, err = exec.Command("zpool", "destroy", "-f", name).CombinedOutput(); err == nil {
-			break
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-	if err != nil {
+	if out, err := whileBusy(3*time.Second, "zpool", "destroy", "-f", name); err != nil {
 		t.Errorf("zpool destroy %s: %v: %s", name, err, out)
 	}
 	os.Remove(filepath.Join(os.TempDir(), "hotzfs-pools", name+".img"))
+}
+
+// Destroy destroys a dataset, retrying while udev or blkid still hold a just-closed zvol open.
+func Destroy(t testing.TB, dataset string) {
+	t.Helper()
+	if out, err := whileBusy(10*time.Second, "zfs", "destroy", dataset); err != nil {
+		t.Fatalf("zfs destroy %s: %v\n%s", dataset, err, out)
+	}
+}
+
+// whileBusy runs a command every 300 ms until it succeeds or wait has passed: a just-closed zvol or mount can
+// keep a dataset or pool busy for a moment.
+func whileBusy(wait time.Duration, name string, args ...string) ([]byte, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err == nil || time.Now().After(deadline) {
+			return out, err
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 }
 
 // Run runs a command and fails the test with its output if it fails.

@@ -226,7 +226,7 @@ func TestE2EHotBackupRestoreBoot(t *testing.T) {
 		if cerr != nil {
 			torn++
 		}
-		destroy(t, clone)
+		zfstest.Destroy(t, clone)
 	}
 	t.Logf("FIGURE quiesce off: %d of %d crash-consistent snapshots needed journal replay, %d still had errors "+
 		"after it, %d had a torn counter file; quiesce required: all %d clean (no replay, e2fsck -fn exit 0, "+
@@ -287,20 +287,6 @@ func (h *hotzfsRig) tryRaw(t *testing.T, args ...string) (string, error) {
 	out, err := exec.Command(h.bin, args...).CombinedOutput()
 	t.Logf("hotzfs %s: %v\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	return string(out), err
-}
-
-// destroy destroys a dataset, retrying while udev or blkid still hold a just-closed zvol open.
-func destroy(t *testing.T, dataset string) {
-	t.Helper()
-	var out []byte
-	var err error
-	for i := 0; i < 20; i++ {
-		if out, err = exec.Command("zfs", "destroy", dataset).CombinedOutput(); err == nil {
-			return
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("zfs destroy %s: %v\n%s", dataset, err, out)
 }
 
 func exists(t *testing.T, dataset string) bool {
@@ -427,15 +413,19 @@ jobs:
 // run runs a hotzfs command with the sender config.
 func (h *hotzfsRig) run(t *testing.T, args ...string) string {
 	t.Helper()
-	return h.exec(t, append(args[:1:1], append([]string{"--config", h.config, "--log-format", "text"}, args[1:]...)...)...)
+	return h.exec(t, h.withConfig(args, "--log-format", "text")...)
 }
 
 // try runs a hotzfs command with the sender config that is expected to fail, and returns its output.
 func (h *hotzfsRig) try(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	out, err := exec.Command(h.bin, append(args[:1:1], append([]string{"--config", h.config}, args[1:]...)...)...).CombinedOutput()
-	t.Logf("hotzfs %s: %v\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	return string(out), err
+	return h.tryRaw(t, h.withConfig(args)...)
+}
+
+// withConfig puts --config (and extra flags) after the command name in args.
+func (h *hotzfsRig) withConfig(args []string, extra ...string) []string {
+	out := append([]string{args[0], "--config", h.config}, extra...)
+	return append(out, args[1:]...)
 }
 
 func (h *hotzfsRig) exec(t *testing.T, args ...string) string {
@@ -500,7 +490,7 @@ func devSum(t *testing.T, dev string) string {
 func snapshotSum(t *testing.T, snapshot, clone string) string {
 	t.Helper()
 	zfstest.Run(t, "zfs", "clone", snapshot, clone)
-	defer destroy(t, clone)
+	defer zfstest.Destroy(t, clone)
 	zfstest.WaitDevice(t, "/dev/zvol/"+clone)
 	return devSum(t, "/dev/zvol/"+clone)
 }
