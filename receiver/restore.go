@@ -67,7 +67,7 @@ func (ss *session) send(ctx context.Context, req *transport.SendRequest) (reqErr
 	}
 	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.StallTimeout, Write: ss.srv.opts.StallTimeout})
 	w, err := transport.NewStreamWriter(ss.conn, transport.StreamOptions{Compression: req.Compression,
-		Authenticated: ss.conn.Authenticated()})
+		Authenticated: ss.conn.Authenticated(), Queue: transport.DefaultQueue})
 	if err != nil {
 		return nil, err
 	}

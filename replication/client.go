@@ -105,6 +105,7 @@ func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts tran
 		wire = transport.LimitWriter(context.Background(), c.conn, bandwidth)
 	}
 	opts.Authenticated = c.conn.Authenticated()
+	opts.Queue = queueFor(bandwidth)
 	w, err := transport.NewStreamWriter(wire, opts)
 	if err != nil {
 		return nil, err
@@ -141,6 +142,18 @@ func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts tran
 		_ = w.CloseWithError(err)
 		return nil, a.err
 	}
+}
+
+// queueFor sizes the queue of frames that wait for the carrier while zfs send is read and compressed:
+// transport.DefaultQueue (2 MiB), or, behind a bandwidth limit, about 4 seconds of the link (at most 64 MiB), so the link stays busy through
+// stretches of the stream that compress slowly (text after random data, say) — what mbuffer does for syncoid.
+// Measured in docs/benchmarks.md.
+func queueFor(bandwidth int64) int {
+	const least, most = transport.DefaultQueue, 64 << 20
+	if bandwidth <= 0 {
+		return least
+	}
+	return int(min(max(4*bandwidth, least), most))
 }
 
 // errStopped ends a copy the receiver no longer wants.

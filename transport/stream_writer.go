@@ -23,7 +23,13 @@ type StreamOptions struct {
 	// Authenticated says the carrier authenticates every byte and its order (TLS, see [Conn.Authenticated]):
 	// the data frames then carry no checksum. The reader must be told the same.
 	Authenticated bool
+	// Queue is how many bytes of full frames may wait for the carrier while the next ones are made (at least
+	// one frame); a goroutine of the writer writes them out. 0: frames are written by the writing goroutine.
+	Queue int
 }
+
+// DefaultQueue is the Queue the sending sides use on an unlimited link: eight frames.
+const DefaultQueue = 8 * dataChunk
 
 // StreamWriter turns a byte stream into data frames: raw, or one zstd stream spread over zstd frames.
 // Close ends the stream with an end frame; CloseWithError ends it with an error trailer instead. Exactly one of
@@ -33,7 +39,6 @@ type StreamWriter struct {
 	enc      *zstd.Encoder
 	raw      atomic.Int64
 	progress *Progress
-	pool     *BufferPool
 	closed   bool
 }
 
@@ -46,20 +51,22 @@ func NewStreamWriter(w io.Writer, opts StreamOptions) (*StreamWriter, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &StreamWriter{progress: opts.Progress, pool: opts.Pool}
-	s.chunk = &chunker{w: w, typ: FrameData, buf: opts.Pool.get()}
+	s := &StreamWriter{progress: opts.Progress}
+	s.chunk = &chunker{w: w, typ: FrameData, pool: opts.Pool, buf: opts.Pool.get()}
 	if !opts.Authenticated {
 		s.chunk.table = crc32.MakeTable(crc32.Castagnoli)
 	}
-	if c == CompressionNone {
-		return s, nil
+	if c != CompressionNone {
+		s.chunk.typ = FrameZstd
+		enc, err := zstd.NewWriter(s.chunk, encoderOptions(c, opts.EncoderConcurrency)...)
+		if err != nil {
+			return nil, fmt.Errorf("zstd encoder: %w", err)
+		}
+		s.enc = enc
 	}
-	s.chunk.typ = FrameZstd
-	enc, err := zstd.NewWriter(s.chunk, encoderOptions(c, opts.EncoderConcurrency)...)
-	if err != nil {
-		return nil, fmt.Errorf("zstd encoder: %w", err)
+	if opts.Queue > 0 {
+		s.chunk.startQueue(max(1, opts.Queue/dataChunk))
 	}
-	s.enc = enc
 	return s, nil
 }
 
@@ -126,6 +133,14 @@ func (s *StreamWriter) Close() error {
 	}
 	s.closed = true
 	defer s.release()
+	err := s.end()
+	if ferr := s.chunk.finish(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (s *StreamWriter) end() error {
 	if s.enc != nil {
 		if err := s.enc.Close(); err != nil {
 			return fmt.Errorf("finish zstd stream: %w", err)
@@ -141,7 +156,8 @@ func (s *StreamWriter) Close() error {
 }
 
 // CloseWithError abandons the stream and sends cause's message as the error trailer, so the reader fails with
-// a *RemoteError naming it instead of waiting or mistaking the cut for an end. Buffered data is dropped.
+// a *RemoteError naming it instead of waiting or mistaking the cut for an end. Buffered and queued data is
+// dropped.
 func (s *StreamWriter) CloseWithError(cause error) error {
 	if s.closed {
 		return errClosed
@@ -157,15 +173,17 @@ func (s *StreamWriter) CloseWithError(cause error) error {
 	}
 	payload, err := marshal(&ErrorMsg{Code: CodeSource, Message: truncateMessage(cause.Error())})
 	if err != nil {
-		return fmt.Errorf("encode error trailer: %w", err)
+		err = fmt.Errorf("encode error trailer: %w", err)
+	} else {
+		err = s.chunk.writeFrame(FrameError, payload)
 	}
-	return s.chunk.writeFrame(FrameError, payload)
+	if ferr := s.chunk.finish(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
-func (s *StreamWriter) release() {
-	s.pool.put(s.chunk.buf)
-	s.chunk.buf = nil
-}
+func (s *StreamWriter) release() { s.chunk.release() }
 
 // RawBytes returns how many stream bytes were written so far; safe from any goroutine.
 func (s *StreamWriter) RawBytes() int64 { return s.raw.Load() }
