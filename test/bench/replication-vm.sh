@@ -30,19 +30,24 @@ for _ in $(seq 100); do [[ -s $W/addr ]] && break; sleep 0.1; done
 hz_replicate() { $HOTZFS replicate --config $W/hotzfs.yaml --log-level error --json >$W/report.json; }
 wire() { grep -o '"wire_bytes":[0-9]*' $W/report.json | head -1 | cut -d: -f2; }
 
-declare -A T WIRE
-measure() { # measure NAME COMMAND... — median wall time of RUNS runs, target reset before each
-	local name=$1 i s e
+HZ=$(getconf CLK_TCK)
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; } # jiffies the VM's CPUs were busy (all processes)
+
+declare -A T WIRE CPU
+measure() { # measure NAME COMMAND... — median wall time and CPU seconds of RUNS runs, target reset before each
+	local name=$1 i s e b0 b1
 	shift
 	for i in $(seq "$RUNS"); do
 		reset_target
 		sync
+		b0=$(busy)
 		s=$(now)
 		"$@"
 		e=$(now)
-		calc "$e - $s"; echo
-	done | median >$W/t.$name
-	T[$name]=$(cat $W/t.$name)
+		b1=$(busy)
+		echo "$(calc "$e - $s") $(calc "($b1 - $b0) / $HZ" 1)"
+	done | sort -g | awk '{w[NR]=$1; c[NR]=$2} END {m=int((NR+1)/2); print w[m], c[m]}' >$W/t.$name
+	read -r "T[$name]" "CPU[$name]" <$W/t.$name
 	WIRE[$name]=-
 	[[ -s $W/report.json ]] && WIRE[$name]=$(wire) && : >$W/report.json
 	log "$name: ${T[$name]} s"
@@ -83,6 +88,10 @@ config none "${limit}MiB/s"
 measure lim_none hz_replicate
 config default "${limit}MiB/s"
 measure lim_default hz_replicate
+# and a link at half that, where the compressed stream is bound by the link, not by the VM's CPUs
+limit2=$((limit / 2))
+config default "${limit2}MiB/s"
+measure lim2_default hz_replicate
 
 # P5: receiver memory with 16 streams at once (one replicate process per dataset, compression default), peak
 # RSS of the `hotzfs serve` process (VmHWM) from a fresh start
@@ -128,12 +137,12 @@ ratio() { calc "${T[raw]} / $1" 2; }
 echo
 echo "OpenZFS $(zfs version | head -1 | sed 's/zfs-//'), ${SIZE_MB} MB mixed dataset (stream $total bytes), median of $RUNS runs"
 echo
-echo "| method (full send) | s | MB/s | × raw | bytes on the wire |"
-echo "|---|---|---|---|---|"
-echo "| raw zfs send \| zfs receive | ${T[raw]} | $(mbs "${T[raw]}") | 1.00 | — |"
-echo "| zfs send \| zstd -3 -T2 \| zstd -d \| zfs receive | ${T[zstd3]} | $(mbs "${T[zstd3]}") | $(ratio "${T[zstd3]}") | $zstd_bytes |"
+echo "| method (full send) | s | MB/s | × raw | bytes on the wire | CPU s (VM, all processes) |"
+echo "|---|---|---|---|---|---|"
+echo "| raw zfs send \| zfs receive | ${T[raw]} | $(mbs "${T[raw]}") | 1.00 | — | ${CPU[raw]} |"
+echo "| zfs send \| zstd -3 -T2 \| zstd -d \| zfs receive | ${T[zstd3]} | $(mbs "${T[zstd3]}") | $(ratio "${T[zstd3]}") | $zstd_bytes | ${CPU[zstd3]} |"
 for m in hz_none hz_fastest hz_default; do
-	echo "| hotzfs over mTLS, compression ${m#hz_} | ${T[$m]} | $(mbs "${T[$m]}") | $(ratio "${T[$m]}") | ${WIRE[$m]} |"
+	echo "| hotzfs over mTLS, compression ${m#hz_} | ${T[$m]} | $(mbs "${T[$m]}") | $(ratio "${T[$m]}") | ${WIRE[$m]} | ${CPU[$m]} |"
 done
 echo
 echo "| incremental ($incr bytes) | s | × raw time |"
@@ -142,11 +151,12 @@ echo "| raw zfs send -i \| zfs receive | $ti_raw | 1.00 |"
 echo "| hotzfs replicate (none) | $ti_hz | $(calc "$ti_hz / $ti_raw" 2) |"
 echo "| hotzfs replicate, nothing to send | $t_noop | — |"
 echo
-echo "| link limited to ${limit} MiB/s | s | effective MB/s | × raw pipe rate at the limit |"
+echo "| link limited to | s | effective MB/s | × raw pipe rate at the limit |"
 echo "|---|---|---|---|"
 for m in lim_none lim_default; do
-	echo "| hotzfs, compression ${m#lim_} | ${T[$m]} | $(mbs "${T[$m]}") | $(calc "$total / 1048576 / ${T[$m]} / $limit" 2) |"
+	echo "| ${limit} MiB/s, compression ${m#lim_} | ${T[$m]} | $(mbs "${T[$m]}") | $(calc "$total / 1048576 / ${T[$m]} / $limit" 2) |"
 done
+echo "| ${limit2} MiB/s, compression default | ${T[lim2_default]} | $(mbs "${T[lim2_default]}") | $(calc "$total / 1048576 / ${T[lim2_default]} / $limit2" 2) |"
 echo
 echo "| receiver, $streams streams at once ($per MiB random + $per MiB text each, compression default) | value |"
 echo "|---|---|"
