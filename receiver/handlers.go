@@ -23,11 +23,15 @@ const listChunk = 2000
 const consistencyProp = "hotzfs:consistency"
 
 func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
-	all, err := ss.srv.zfs.List(ctx, []string{ss.root}, zfs.ListOptions{
-		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot}, UserProps: []string{consistencyProp}})
-	if errors.Is(err, zfs.ErrDatasetNotFound) {
-		all, err = nil, nil // a client that never sent anything
+	// One dataset asked for (the sender's question before each stream) lists that dataset only, not every
+	// snapshot the client has; anything else lists the client's root.
+	root, depth := ss.root, 0
+	if len(req.Datasets) == 1 {
+		if target, err := transport.ResolveDataset(ss.root, req.Datasets[0]); err == nil {
+			root, depth = target, 1
+		}
 	}
+	all, err := ss.listTree(ctx, root, depth)
 	if err != nil {
 		return err
 	}
@@ -37,6 +41,18 @@ func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 	}
 	infos := groupListing(all, ss.root, want)
 	return ss.writeList(infos)
+}
+
+// listTree lists root (0: its whole subtree; 1: it and its snapshots and children) with what a DatasetInfo
+// needs; a root that does not exist (a client that never sent anything, a dataset not received yet) has
+// nothing.
+func (ss *session) listTree(ctx context.Context, root string, depth int) ([]zfs.Dataset, error) {
+	all, err := ss.srv.zfs.List(ctx, []string{root}, zfs.ListOptions{Depth: depth,
+		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot}, UserProps: []string{consistencyProp}})
+	if errors.Is(err, zfs.ErrDatasetNotFound) {
+		return nil, nil
+	}
+	return all, err
 }
 
 // groupListing turns a recursive listing of root into one DatasetInfo per dataset below root, with names
@@ -200,32 +216,26 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 	// Streams into different datasets of one client run at once; their creates of shared parents must not race.
 	ss.srv.createMu.Lock()
 	defer ss.srv.createMu.Unlock()
-	if ok, err := z.Exists(ctx, ss.root); err != nil {
-		return err
-	} else if !ok {
-		props := map[string]string{"canmount": "off"}
-		if ss.policy.Quota > 0 {
-			props["quota"] = fmt.Sprint(ss.policy.Quota)
-		}
-		if err := z.CreateFilesystem(ctx, ss.root, props); err != nil && !errors.Is(err, zfs.ErrExists) {
-			return fmt.Errorf("create client root %s: %w", ss.root, err)
-		}
-	}
+	// Usually everything is there: one listing of the parent says so and gives the target's resume token.
 	parent := target[:strings.LastIndex(target, "/")]
-	if parent != ss.root {
-		if err := z.CreateFilesystem(ctx, parent, map[string]string{"canmount": "off"}); err != nil && !errors.Is(err, zfs.ErrExists) {
-			return fmt.Errorf("create parent %s: %w", parent, err)
+	siblings, err := z.List(ctx, []string{parent}, zfs.ListOptions{Types: []zfs.Type{zfs.Filesystem, zfs.Volume}, Depth: 1})
+	if errors.Is(err, zfs.ErrDatasetNotFound) {
+		siblings, err = nil, ss.createParents(ctx, parent)
+	}
+	if err != nil {
+		return err
+	}
+	found, token := false, ""
+	for _, d := range siblings {
+		if d.Name == target {
+			found, token = true, d.ResumeToken
 		}
 	}
-	token, err := z.ResumeToken(ctx, target)
-	if errors.Is(err, zfs.ErrDatasetNotFound) {
+	if !found {
 		if req.Resume {
 			return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
 		}
 		return nil
-	}
-	if err != nil {
-		return err
 	}
 	switch {
 	case req.Resume && token == "":
@@ -239,12 +249,40 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 	return nil
 }
 
+// createParents creates the client's root (with its quota) when it is missing, and parent below it.
+func (ss *session) createParents(ctx context.Context, parent string) error {
+	z := ss.srv.zfs
+	if ok, err := z.Exists(ctx, ss.root); err != nil {
+		return err
+	} else if !ok {
+		props := map[string]string{"canmount": "off"}
+		if ss.policy.Quota > 0 {
+			props["quota"] = fmt.Sprint(ss.policy.Quota)
+		}
+		if err := z.CreateFilesystem(ctx, ss.root, props); err != nil && !errors.Is(err, zfs.ErrExists) {
+			return fmt.Errorf("create client root %s: %w", ss.root, err)
+		}
+	}
+	if parent != ss.root {
+		if err := z.CreateFilesystem(ctx, parent, map[string]string{"canmount": "off"}); err != nil && !errors.Is(err, zfs.ErrExists) {
+			return fmt.Errorf("create parent %s: %w", parent, err)
+		}
+	}
+	return nil
+}
+
 // finishReceive checks that the snapshot the client announced arrived with its GUID, and moves the base hold
 // to it.
 func (ss *session) finishReceive(ctx context.Context, target string, req *transport.ReceiveRequest) (*transport.Result, error) {
-	snaps, err := ss.srv.zfs.List(ctx, []string{target}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+	all, err := ss.listTree(ctx, target, 1)
 	if err != nil {
 		return nil, err
+	}
+	var snaps []zfs.Dataset
+	for _, d := range all {
+		if d.Type == zfs.Snapshot && d.Dataset() == target {
+			snaps = append(snaps, d)
+		}
 	}
 	if len(snaps) == 0 {
 		return nil, refuse(transport.CodeInternal, "receive into %s completed but no snapshot is there", req.Dataset)
@@ -255,36 +293,49 @@ func (ss *session) finishReceive(ctx context.Context, target string, req *transp
 		return nil, refuse(transport.CodeConflict, "received snapshot %s has guid %d, the client announced @%s guid %d",
 			newest.Name, newest.GUID, req.Snapshot, req.GUID)
 	}
-	if err := ss.moveBaseHold(ctx, newest, snaps); err != nil {
+	// The hold and the snapshot's metadata are independent zfs calls: made at the same time.
+	moved := make(chan error, 1)
+	go func() { moved <- ss.moveBaseHold(ctx, newest, snaps) }()
+	metaErr := ss.recordMeta(ctx, newest.Name, req)
+	if err := errors.Join(<-moved, metaErr); err != nil {
 		return nil, err
 	}
+	// The target's state goes back with the result, so the client need not list it again.
+	var state *transport.DatasetInfo
+	// (unless it is long: a control message stays well under its size limit).
+	if infos := groupListing(all, ss.root, map[string]bool{req.Dataset: true}); len(infos) == 1 && len(snaps) <= listChunk {
+		state = &infos[0]
+		if n := len(state.Snapshots); req.Consistency != "" && n > 0 {
+			state.Snapshots[n-1].Consistency = req.Consistency
+		}
+	}
+	return &transport.Result{Dataset: req.Dataset, Snapshot: newest.Short(), GUID: newest.GUID, Target: state}, nil
+}
+
+// recordMeta stores the consistency level and the guest definition the client sent with a snapshot.
+func (ss *session) recordMeta(ctx context.Context, snap string, req *transport.ReceiveRequest) error {
 	if req.Consistency != "" {
-		if err := ss.srv.zfs.SetProps(ctx, newest.Name, map[string]string{consistencyProp: req.Consistency}); err != nil {
-			return nil, fmt.Errorf("record consistency on %s: %w", newest.Name, err)
+		if err := ss.srv.zfs.SetProps(ctx, snap, map[string]string{consistencyProp: req.Consistency}); err != nil {
+			return fmt.Errorf("record consistency on %s: %w", snap, err)
 		}
 	}
 	if req.DomainXML != "" {
-		if err := storeDomainXML(ctx, ss.srv.zfs, newest.Name, req.DomainXML); err != nil {
-			return nil, err
-		}
+		return storeDomainXML(ctx, ss.srv.zfs, snap, req.DomainXML)
 	}
-	return &transport.Result{Dataset: req.Dataset, Snapshot: newest.Short(), GUID: newest.GUID}, nil
+	return nil
 }
 
 // moveBaseHold holds the new base first, then releases the tag from older snapshots: at no moment is the
-// dataset without a held base.
+// dataset without a held base. (Which older snapshots carry the tag is asked meanwhile.)
 func (ss *session) moveBaseHold(ctx context.Context, base zfs.Dataset, snaps []zfs.Dataset) error {
 	z := ss.srv.zfs
-	if err := z.Hold(ctx, BaseHoldTag, base.Name); err != nil && !errors.Is(err, zfs.ErrExists) {
-		return fmt.Errorf("hold the new base %s: %w", base.Name, err)
-	}
 	var held []string
 	for _, s := range snaps {
 		if s.UserRefs > 0 && s.Name != base.Name {
 			held = append(held, s.Name)
 		}
 	}
-	holds, err := z.Holds(ctx, held...)
+	holds, err := z.HoldWhileListing(ctx, BaseHoldTag, base.Name, held...)
 	if err != nil {
 		return err
 	}
@@ -296,3 +347,4 @@ func (ss *session) moveBaseHold(ctx context.Context, base zfs.Dataset, snaps []z
 	}
 	return z.Release(ctx, BaseHoldTag, stale...)
 }
+

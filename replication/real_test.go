@@ -113,6 +113,16 @@ func TestRealReplicateFullThenIncrementalOverTLS(t *testing.T) {
 		t.Fatalf("target snapshots %v, want a b c", got)
 	}
 	zfstest.EqualSums(t, zfstest.TreeSums(t, mnt), zfstest.TreeSums(t, zfstest.Mountpoint(t, r.dst+"/backup/hv1/tank/web")))
+	// The target's state the receiver returned with the stream (which pruning uses) is what is there.
+	if len(rep.TargetSnaps) != len(got) {
+		t.Fatalf("report lists %d target snapshots, the target has %d", len(rep.TargetSnaps), len(got))
+	}
+	for i, s := range rep.TargetSnaps {
+		if s.Name != got[i].Short() || s.GUID != got[i].GUID || s.CreateTXG != got[i].CreateTXG {
+			t.Errorf("report's target snapshot %d is %+v, the target has %s guid %d createtxg %d", i, s,
+				got[i].Short(), got[i].GUID, got[i].CreateTXG)
+		}
+	}
 
 	// Holds moved to the new base on both sides.
 	holds, err := r.z.Holds(r.ctx, ds+"@a", ds+"@c")

@@ -73,11 +73,18 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 	source := toSnaps(ds.Snapshots)
 	ignoreToken := false
 	resumeFailures := 0
+	var known *transport.DatasetInfo // the target as the last stream's result described it
 	for round := 0; round < maxRounds; round++ {
-		info, found, err := s.targetInfo(ds.Target)
-		if err != nil {
-			return rep, err
+		info, found := transport.DatasetInfo{}, true
+		if known != nil {
+			info = *known
+		} else {
+			var err error
+			if info, found, err = s.targetInfo(ds.Target); err != nil {
+				return rep, err
+			}
 		}
+		known = nil
 		in := Input{Source: source, TargetExists: found, AllowRollback: s.AllowRollback}
 		for _, t := range info.Snapshots {
 			in.Target = append(in.Target, Snap{Name: t.Name, GUID: t.GUID, CreateTXG: t.CreateTXG})
@@ -97,11 +104,12 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 			s.log().Warn("rolling the target back", "dataset", ds.Source, "target", ds.Target, "discards", strings.Join(plan.Discards, " "))
 		}
 		for _, step := range plan.Steps {
-			sr, err := s.runStep(ctx, ds, step)
+			sr, target, err := s.runStep(ctx, ds, step)
 			if err != nil && step.ResumeToken != "" {
 				// Try once more with a freshly read token; then, or at once when the token can never work,
 				// start over: the receiver discards the partial state and keeps its last complete snapshot.
 				resumeFailures++
+				known = nil
 				if resumeImpossible(err) || resumeFailures >= 2 {
 					s.log().Warn("the interrupted receive cannot be resumed; starting over", "dataset", ds.Source, "err", err)
 					ignoreToken = true
@@ -114,6 +122,7 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 				return rep, err
 			}
 			rep.Steps = append(rep.Steps, sr)
+			known = target
 			if step.ResumeToken != "" {
 				break // the target changed under the plan: plan again
 			}
@@ -158,8 +167,9 @@ func toSnaps(list []zfs.Dataset) []Snap {
 	return out
 }
 
-// runStep sends one stream and checks that the receiver got the snapshot with the GUID the source has.
-func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport, error) {
+// runStep sends one stream and checks that the receiver got the snapshot with the GUID the source has. It
+// returns the target's state after the stream when the receiver told it (nil: list it).
+func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport, *transport.DatasetInfo, error) {
 	opts := zfs.SendOptions{ResumeToken: step.ResumeToken, Raw: s.Flags.Raw, Compressed: s.Flags.Compressed,
 		LargeBlocks: s.Flags.LargeBlocks, Embedded: s.Flags.Embedded}
 	req := &transport.ReceiveRequest{Dataset: ds.Target, Force: step.Force, Raw: s.Flags.Raw, Compression: s.Compression}
@@ -167,7 +177,7 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 		opts = zfs.SendOptions{ResumeToken: step.ResumeToken}
 		name, guid, err := s.ZFS.ResumeTarget(ctx, step.ResumeToken)
 		if err != nil {
-			return StepReport{}, err
+			return StepReport{}, nil, err
 		}
 		_, short, _ := strings.Cut(name, "@")
 		req.Snapshot, req.GUID, req.Resume = short, guid, true
@@ -181,22 +191,30 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 			}
 			req.From, req.FromGUID = step.From[1:], guidOf(ds.Snapshots, step.From[1:], kind)
 		}
-		if s.SnapshotMeta != nil {
-			xml, consistency, err := s.SnapshotMeta(ctx, opts.Snapshot)
-			if err != nil {
-				return StepReport{}, err
-			}
-			req.DomainXML, req.Consistency = xml, consistency
-		}
 	}
-	estimate, err := s.ZFS.Estimate(ctx, opts)
-	if err != nil {
-		return StepReport{}, err
+	// The size estimate and the snapshot's metadata are two zfs calls that need not wait for each other.
+	type estimated struct {
+		size uint64
+		err  error
 	}
+	est := make(chan estimated, 1)
+	go func() {
+		size, err := s.ZFS.Estimate(ctx, opts)
+		est <- estimated{size, err}
+	}()
+	var metaErr error
+	if step.ResumeToken == "" && s.SnapshotMeta != nil {
+		req.DomainXML, req.Consistency, metaErr = s.SnapshotMeta(ctx, opts.Snapshot)
+	}
+	e := <-est
+	if err := errors.Join(metaErr, e.err); err != nil {
+		return StepReport{}, nil, err
+	}
+	estimate := e.size
 	req.Estimate = estimate
 	stream, err := s.ZFS.Send(ctx, opts)
 	if err != nil {
-		return StepReport{}, err
+		return StepReport{}, nil, err
 	}
 	defer stream.Close()
 	start := time.Now()
@@ -209,16 +227,19 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 	res, err := s.Client.Receive(req, src, transport.StreamOptions{Compression: s.Compression, Progress: progress},
 		s.Bandwidth)
 	if err != nil {
-		return StepReport{}, fmt.Errorf("%s → %s (%s): %w", ds.Source, ds.Target, step, err)
+		return StepReport{}, nil, fmt.Errorf("%s → %s (%s): %w", ds.Source, ds.Target, step, err)
 	}
 	if res.GUID != req.GUID {
-		return StepReport{}, fmt.Errorf("%s → %s: receiver reports @%s guid %d, source has guid %d",
+		return StepReport{}, nil, fmt.Errorf("%s → %s: receiver reports @%s guid %d, source has guid %d",
 			ds.Source, ds.Target, res.Snapshot, res.GUID, req.GUID)
 	}
 	sr := StepReport{Step: step.String(), Bytes: res.Bytes, WireBytes: res.WireBytes, Duration: time.Since(start)}
 	s.log().Info("sent", "dataset", ds.Source, "snapshot", res.Snapshot, "bytes", res.Bytes, "wire_bytes", res.WireBytes,
 		"duration", sr.Duration.Round(time.Millisecond))
-	return sr, nil
+	if res.Target == nil || res.Target.Name != ds.Target {
+		return sr, nil, nil
+	}
+	return sr, res.Target, nil
 }
 
 func guidOf(list []zfs.Dataset, short string, kind zfs.Type) uint64 {
@@ -241,20 +262,17 @@ func (s *Sender) finish(ctx context.Context, ds Dataset, plan Plan, rep *Report)
 		return nil
 	}
 	base := ds.Source + "@" + plan.Base.Name
-	if err := s.ZFS.Hold(ctx, s.HoldTag, base); err != nil && !errors.Is(err, zfs.ErrExists) {
-		return fmt.Errorf("hold the new base %s: %w", base, err)
-	}
-	rep.Held = base
 	var held []string
 	for _, d := range ds.Snapshots {
 		if d.Type == zfs.Snapshot && d.UserRefs > 0 && d.Name != base {
 			held = append(held, d.Name)
 		}
 	}
-	holds, err := s.ZFS.Holds(ctx, held...)
+	holds, err := s.ZFS.HoldWhileListing(ctx, s.HoldTag, base, held...)
 	if err != nil {
 		return err
 	}
+	rep.Held = base
 	var stale []string
 	for _, h := range holds {
 		if h.Tag == s.HoldTag {

@@ -135,6 +135,9 @@ type Result struct {
 	GUID      uint64 `json:"guid,string"`
 	Bytes     uint64 `json:"bytes"`      // stream bytes (uncompressed)
 	WireBytes uint64 `json:"wire_bytes"` // bytes on the wire
+	// Target is the target dataset as it is after the receive, so the client need not list it again; a
+	// receiver may leave it out.
+	Target *DatasetInfo `json:"target,omitempty"`
 }
 
 // PruneRequest asks the receiver to destroy snapshots of one dataset. The receiver destroys only snapshots

@@ -2,6 +2,7 @@ package zfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -158,6 +159,19 @@ func (r *Runner) Holds(ctx context.Context, snapshots ...string) ([]Hold, error)
 		return nil, err
 	}
 	return parseHolds(string(out))
+}
+
+// HoldWhileListing places tag on snapshot (a hold of that tag already there counts as placed) and, at the
+// same time, lists the holds on others. It returns them only once the hold is in place, so a caller moving
+// a hold may release the old ones right away: at no moment is none held.
+func (r *Runner) HoldWhileListing(ctx context.Context, tag, snapshot string, others ...string) ([]Hold, error) {
+	placed := make(chan error, 1)
+	go func() { placed <- r.Hold(ctx, tag, snapshot) }()
+	holds, err := r.Holds(ctx, others...)
+	if herr := <-placed; herr != nil && !errors.Is(herr, ErrExists) {
+		return nil, fmt.Errorf("hold %s on %s: %w", tag, snapshot, herr)
+	}
+	return holds, err
 }
 
 // parseHolds parses `zfs holds -H` output: snapshot, tag, time, tab-separated.
