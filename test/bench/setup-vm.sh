@@ -49,4 +49,11 @@ YAML
 release_all() { # the receiver holds its base; tests reset the target, so drop those holds first
 	zfs list -H -t snapshot -o name -r $DST 2>/dev/null | while read -r s; do zfs release hotzfs-base "$s" 2>/dev/null || true; done
 }
-reset_target() { release_all; zfs destroy -r $DST/r 2>/dev/null || true; zfs destroy -r $DST/raw 2>/dev/null || true; }
+# reset_target empties the target and waits until the pool has freed the space in the background, so the next
+# run does not compete with that freeing (it stalls zfs receive, which a bandwidth-limited run cannot make up).
+reset_target() {
+	release_all
+	zfs destroy -r $DST/r 2>/dev/null || true
+	zfs destroy -r $DST/raw 2>/dev/null || true
+	zpool wait -t free $DST
+}
