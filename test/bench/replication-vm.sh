@@ -82,6 +82,13 @@ ti_raw=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_raw; e=$(now); ca
 ti_hz=$(for i in $(seq "$RUNS"); do undo_incr; s=$(now); incr_hz; e=$(now); calc "$e - $s"; echo; done | median)
 t_noop=$(for i in $(seq "$RUNS"); do s=$(now); hz_replicate; e=$(now); calc "$e - $s"; echo; done | median)
 
+# the source's newest snapshot is @s1 again, so the runs below send the same full stream as the first ones
+# (with @s2 left, each would also send the incremental, random data, that $total does not count)
+zfs list -H -t snapshot -o name -r $SRC | while read -r s; do
+	zfs holds -H "$s" | while IFS=$'\t' read -r _ tag _; do zfs release "$tag" "$s"; done
+done
+zfs destroy $SRC/data@s2
+
 # bandwidth-limited link: 8 MB/s, far below the raw pipe here
 limit=8
 config none "${limit}MiB/s"
