@@ -300,9 +300,9 @@ func (ss *session) finishReceive(ctx context.Context, target string, req *transp
 	if err := errors.Join(<-moved, metaErr); err != nil {
 		return nil, err
 	}
-	// The target's state goes back with the result, so the client need not list it again.
+	// The target's state goes back with the result, so the client need not list it again (unless it is long:
+	// a control message stays well under its size limit).
 	var state *transport.DatasetInfo
-	// (unless it is long: a control message stays well under its size limit).
 	if infos := groupListing(all, ss.root, map[string]bool{req.Dataset: true}); len(infos) == 1 && len(snaps) <= listChunk {
 		state = &infos[0]
 		if n := len(state.Snapshots); req.Consistency != "" && n > 0 {
@@ -347,4 +347,3 @@ func (ss *session) moveBaseHold(ctx context.Context, base zfs.Dataset, snaps []z
 	}
 	return z.Release(ctx, BaseHoldTag, stale...)
 }
-

@@ -145,9 +145,9 @@ func (c *Client) Receive(req *transport.ReceiveRequest, src io.Reader, opts tran
 }
 
 // queueFor sizes the queue of frames that wait for the carrier while zfs send is read and compressed:
-// transport.DefaultQueue (2 MiB), or, behind a bandwidth limit, about 4 seconds of the link (at most 64 MiB), so the link stays busy through
-// stretches of the stream that compress slowly (text after random data, say) — what mbuffer does for syncoid.
-// Measured in docs/benchmarks.md.
+// transport.DefaultQueue (2 MiB), or, behind a bandwidth limit, about 4 seconds of the link (at most 64 MiB),
+// so the link stays busy through stretches of the stream that compress slowly (text after random data, say)
+// — what mbuffer does for syncoid. Measured in docs/benchmarks.md.
 func queueFor(bandwidth int64) int {
 	const least, most = transport.DefaultQueue, 64 << 20
 	if bandwidth <= 0 {

@@ -20,10 +20,10 @@ import (
 // abort.
 type chunker struct {
 	w       io.Writer
-	typ     FrameType
-	buf     []byte // HeaderLen + dataChunk at least
-	n       int    // payload bytes buffered
-	frames  uint64 // data frames made (queued or written)
+	typ     FrameType // of the data frames (the end and error frames are the others)
+	buf     []byte    // HeaderLen + dataChunk at least
+	n       int       // payload bytes buffered
+	frames  uint64    // data frames made (queued or written)
 	wire    atomic.Int64
 	discard atomic.Bool  // after an abort: swallow the encoder's remaining output and drop queued data frames
 	table   *crc32.Table // nil: frames carry no checksum (authenticated carrier)
@@ -151,7 +151,7 @@ func (c *chunker) writeFrame(t FrameType, payload []byte) error {
 
 // send writes one frame; the queue's goroutine calls it, or the filling goroutine when there is no queue.
 func (c *chunker) send(t FrameType, frame []byte) {
-	if c.failure() != nil || (c.discard.Load() && (t == FrameData || t == FrameZstd)) {
+	if c.failure() != nil || (c.discard.Load() && t == c.typ) {
 		return
 	}
 	c.chain = putHeader(frame, t, c.table, c.chain)
@@ -166,7 +166,7 @@ func (c *chunker) drain() {
 	defer close(c.done)
 	for q := range c.queue {
 		c.send(q.typ, q.frame)
-		if q.typ == FrameData || q.typ == FrameZstd {
+		if q.typ == c.typ { // a data frame: its buffer is reused
 			c.free <- q.frame[:cap(q.frame)]
 		}
 	}
