@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotzfs/hotzfs/internal/loopback"
 	"github.com/hotzfs/hotzfs/internal/zfstest"
-	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // TestRealSSHTargetBackupAndRestore runs the ssh transport for real: OpenSSH's sshd on loopback with an
@@ -22,21 +19,12 @@ import (
 // with a pinned host key. Two backups and a restore go through it; the data lands under the client the
 // forced command names, whatever command the sender asks for.
 func TestRealSSHTargetBackupAndRestore(t *testing.T) {
-	zfstest.Require(t)
+	p := newPools(t, 6, 256<<10)
+	ctx, z, src, dst, ds, mnt := p.ctx, p.z, p.src, p.dst, p.ds, p.mnt
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
 		sshd = "/usr/sbin/sshd"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	z := zfs.NewRunner(loopback.Logger())
-	src, dst := zfstest.Pool(t, 256), zfstest.Pool(t, 256)
-	ds := src + "/data"
-	if err := z.CreateFilesystem(ctx, ds, nil); err != nil {
-		t.Fatal(err)
-	}
-	mnt := zfstest.Mountpoint(t, ds)
-	zfstest.WriteTree(t, mnt, 1, 6, 256<<10)
 
 	dir := t.TempDir()
 	run := func(name string, args ...string) {

@@ -31,16 +31,8 @@ func TestMain(m *testing.M) {
 }
 
 func TestRealDaemonRunsScheduledJobAndStopsOnSIGTERM(t *testing.T) {
-	zfstest.Require(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	z := zfs.NewRunner(loopback.Logger())
-	src, dst := zfstest.Pool(t, 256), zfstest.Pool(t, 256)
-	ds := src + "/data"
-	if err := z.CreateFilesystem(ctx, ds, nil); err != nil {
-		t.Fatal(err)
-	}
-	zfstest.WriteTree(t, zfstest.Mountpoint(t, ds), 1, 4, 128<<10)
+	p := newPools(t, 4, 128<<10)
+	ctx, z, dst, ds := p.ctx, p.z, p.dst, p.ds
 	pki, err := loopback.NewPKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +118,30 @@ jobs:
 	if !found {
 		t.Fatalf("the target's newest snapshot is not on the source any more: the base was pruned")
 	}
+}
+
+// pools is what the real command tests start from: two throwaway pools and SRC/data, a filesystem filled with
+// a tree of files.
+type pools struct {
+	ctx      context.Context // bounded: 5 minutes
+	z        *zfs.Runner
+	src, dst string
+	ds, mnt  string // SRC/data and its mountpoint
+}
+
+func newPools(t *testing.T, files, size int) pools {
+	t.Helper()
+	zfstest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	p := pools{ctx: ctx, z: zfs.NewRunner(loopback.Logger()), src: zfstest.Pool(t, 256), dst: zfstest.Pool(t, 256)}
+	p.ds = p.src + "/data"
+	if err := p.z.CreateFilesystem(ctx, p.ds, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.mnt = zfstest.Mountpoint(t, p.ds)
+	zfstest.WriteTree(t, p.mnt, 1, files, size)
+	return p
 }
 
 func snapshotsOf(t *testing.T, ctx context.Context, z *zfs.Runner, ds string) []zfs.Dataset {
