@@ -9,76 +9,24 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/hotzfs/hotzfs/retention"
 )
 
 // Duration is a length of time in a config file: "10s", "1h30m", "14d", "2w". Convert with time.Duration(d).
 type Duration time.Duration
 
-var durationUnits = map[string]time.Duration{
-	"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond, "ms": time.Millisecond,
-	"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour,
-}
-
-// ParseDuration reads what time.ParseDuration reads, plus the units d (24h) and w (7d), and without a sign:
-// "10s", "1h30m", "1.5h", "14d", "1d12h". "0" is zero.
+// ParseDuration reads hotzfs's one duration grammar (retention.ParseDuration): what time.ParseDuration reads,
+// plus the units d (24h) and w (7d), and without a sign: "10s", "1h30m", "1.5h", "14d", "1.5d". "0" is zero.
 func ParseDuration(s string) (Duration, error) {
-	d, err := parseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("duration %q: %w", s, err)
-	}
-	return d, nil
+	d, err := retention.ParseDuration(s)
+	return Duration(d), err
 }
 
 // parseDuration is ParseDuration with errors that do not repeat the input.
 func parseDuration(s string) (Duration, error) {
-	if s == "0" {
-		return 0, nil
-	}
-	if s == "" {
-		return 0, fmt.Errorf("empty (write e.g. 30s, 5m, 2h or 14d)")
-	}
-	if s[0] == '-' || s[0] == '+' {
-		return 0, fmt.Errorf("must not have a sign")
-	}
-	if strings.ContainsAny(s, " \t") {
-		return 0, fmt.Errorf("no spaces (write e.g. 30s, 5m, 2h or 14d)")
-	}
-	var total float64
-	for rest := s; rest != ""; {
-		num, unit, tail := splitTerm(rest)
-		if num == "" {
-			return 0, fmt.Errorf("expected a number at %q (write e.g. 30s, 5m, 2h or 14d)", rest)
-		}
-		u, ok := durationUnits[unit]
-		if !ok && unit == "" {
-			return 0, fmt.Errorf("%s needs a unit (write e.g. %ss or %sm)", num, num, num)
-		} else if !ok {
-			return 0, fmt.Errorf("unknown unit %q (use s, m, h, d or w)", unit)
-		}
-		f, err := strconv.ParseFloat(num, 64)
-		if err != nil {
-			return 0, fmt.Errorf("bad number %q", num)
-		}
-		total += f * float64(u)
-		rest = tail
-	}
-	if total >= math.MaxInt64 {
-		return 0, fmt.Errorf("too long")
-	}
-	return Duration(total), nil
-}
-
-// splitTerm splits "12h30m" into "12", "h" and "30m".
-func splitTerm(s string) (num, unit, tail string) {
-	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
-		i++
-	}
-	j := i
-	for j < len(s) && !(s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
-		j++
-	}
-	return s[:i], s[i:j], s[j:]
+	d, err := retention.ParseDurationTerms(s)
+	return Duration(d), err
 }
 
 // String writes the duration the way a config would: "10s", "1h30m", "14d", "36h".

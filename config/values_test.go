@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hotzfs/hotzfs/retention"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -194,5 +196,17 @@ func TestEnums(t *testing.T) {
 	}
 	if _, err := parseCompression("max"); err == nil || !strings.Contains(err.Error(), "none, fastest, default or better") {
 		t.Errorf("compression max: %v", err)
+	}
+}
+
+// Config durations and retention durations are one grammar: whatever one accepts the other accepts with
+// the same value, and what one refuses the other refuses.
+func TestDurationGrammarIsShared(t *testing.T) {
+	for _, in := range []string{"0", "10s", "1.5d", "2w", "1d12h", "500ms", "1.5h", "48", "-1h", "1y", "1h 2m", ""} {
+		c, cerr := ParseDuration(in)
+		r, rerr := retention.ParseDuration(in)
+		if (cerr == nil) != (rerr == nil) || time.Duration(c) != r {
+			t.Errorf("%q: config %v (%v), retention %v (%v)", in, time.Duration(c), cerr, r, rerr)
+		}
 	}
 }

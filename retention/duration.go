@@ -14,73 +14,71 @@ const (
 	week = 7 * day
 )
 
-// ParseDuration parses a retention duration: what time.ParseDuration accepts (without a sign) plus the units
-// d (24h) and w (7d), which take whole numbers: "48h", "14d", "2w", "1d12h", "90m".
+var durationUnits = map[string]time.Duration{
+	"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond, "ms": time.Millisecond,
+	"s": time.Second, "m": time.Minute, "h": time.Hour, "d": day, "w": week,
+}
+
+// ParseDuration is hotzfs's one duration grammar, for retention rules and every duration in a config file:
+// what time.ParseDuration reads, plus the units d (24h) and w (7d), without a sign or spaces: "48h", "14d",
+// "2w", "1d12h", "1.5d", "90m", "500ms". "0" is zero.
 func ParseDuration(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, errors.New("empty duration")
+	d, err := ParseDurationTerms(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: %w", s, err)
 	}
-	var total time.Duration
+	return d, nil
+}
+
+// ParseDurationTerms is ParseDuration with errors that do not repeat the input (for callers that show it).
+func ParseDurationTerms(s string) (time.Duration, error) {
+	switch {
+	case s == "0":
+		return 0, nil
+	case s == "":
+		return 0, errors.New("empty (write e.g. 30s, 5m, 2h or 14d)")
+	case s[0] == '-' || s[0] == '+':
+		return 0, errors.New("must not have a sign")
+	case strings.ContainsAny(s, " \t"):
+		return 0, errors.New("no spaces (write e.g. 30s, 5m, 2h or 14d)")
+	}
+	var total float64
 	for rest := s; rest != ""; {
-		num, unit, tail, err := nextTerm(rest)
+		num, unit, tail := splitTerm(rest)
+		if num == "" {
+			return 0, fmt.Errorf("expected a number at %q (write e.g. 30s, 5m, 2h or 14d)", rest)
+		}
+		per, ok := durationUnits[unit]
+		if !ok && unit == "" {
+			return 0, fmt.Errorf("%s needs a unit (write e.g. %ss or %sm)", num, num, num)
+		} else if !ok {
+			return 0, fmt.Errorf("unknown unit %q (use s, m, h, d or w)", unit)
+		}
+		f, err := strconv.ParseFloat(num, 64)
 		if err != nil {
-			return 0, fmt.Errorf("duration %q: %w", s, err)
+			return 0, fmt.Errorf("bad number %q", num)
 		}
-		d, err := termValue(num, unit)
-		if err != nil {
-			return 0, fmt.Errorf("duration %q: %w", s, err)
-		}
-		if total > math.MaxInt64-d {
-			return 0, fmt.Errorf("duration %q: too long", s)
-		}
-		total += d
+		total += f * float64(per)
 		rest = tail
 	}
-	return total, nil
+	if total >= math.MaxInt64 {
+		return 0, errors.New("too long")
+	}
+	return time.Duration(math.Round(total)), nil
 }
 
-// nextTerm splits "12h30m" into "12", "h" and "30m".
-func nextTerm(s string) (num, unit, tail string, err error) {
+// splitTerm splits "12h30m" into "12", "h" and "30m".
+func splitTerm(s string) (num, unit, tail string) {
+	isNum := func(c byte) bool { return c >= '0' && c <= '9' || c == '.' }
 	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+	for i < len(s) && isNum(s[i]) {
 		i++
 	}
-	if i == 0 {
-		return "", "", "", fmt.Errorf("expected a number at %q", s)
-	}
 	j := i
-	for j < len(s) && !(s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
+	for j < len(s) && !isNum(s[j]) {
 		j++
 	}
-	if j == i {
-		return "", "", "", fmt.Errorf("missing unit after %q (use s, m, h, d or w)", s[:i])
-	}
-	return s[:i], s[i:j], s[j:], nil
-}
-
-// termValue is the length of one number+unit term.
-func termValue(num, unit string) (time.Duration, error) {
-	var per time.Duration
-	switch unit {
-	case "d":
-		per = day
-	case "w":
-		per = week
-	default:
-		d, err := time.ParseDuration(num + unit)
-		if err != nil {
-			return 0, fmt.Errorf("%s%s: unknown unit or bad number (use s, m, h, d or w)", num, unit)
-		}
-		return d, nil
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s%s: days and weeks take whole numbers", num, unit)
-	}
-	if n > math.MaxInt64/int64(per) {
-		return 0, fmt.Errorf("%s%s: too long", num, unit)
-	}
-	return time.Duration(n) * per, nil
+	return s[:i], s[i:j], s[j:]
 }
 
 // FormatDuration writes d the way ParseDuration reads it: whole days as "Nd" from three days up ("14d",

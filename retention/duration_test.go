@@ -13,7 +13,8 @@ func TestParseDuration(t *testing.T) {
 		want time.Duration
 	}{
 		{"48h", 48 * h}, {"14d", 14 * 24 * h}, {"2w", 14 * 24 * h}, {"1d12h", 36 * h}, {"90m", 90 * m},
-		{"1.5h", 90 * m}, {"30s", 30 * time.Second}, {"1w1d", 8 * 24 * h}, {"0s", 0},
+		{"1.5h", 90 * m}, {"30s", 30 * time.Second}, {"1w1d", 8 * 24 * h}, {"0s", 0}, {"0", 0},
+		{"1.5d", 36 * h}, {"0.5w", 84 * h}, {"500ms", 500 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		got, err := ParseDuration(tc.in)
@@ -22,8 +23,8 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 	bad := []struct{ in, want string }{
-		{"", "empty"}, {"48", "missing unit"}, {"1y", "unknown unit"}, {"-1h", "expected a number"},
-		{"1.5d", "whole numbers"}, {"h", "expected a number"}, {"100000000w", "too long"}, {"1h 2m", "unknown unit"},
+		{"", "empty"}, {"48", "needs a unit"}, {"1y", "unknown unit"}, {"-1h", "must not have a sign"},
+		{"h", "expected a number"}, {"100000000w", "too long"}, {"1h 2m", "no spaces"}, {"1..5s", "bad number"},
 	}
 	for _, tc := range bad {
 		_, err := ParseDuration(tc.in)

@@ -105,7 +105,7 @@ func TestParseGridErrorsNameTheSegment(t *testing.T) {
 		{"ax1h", `count "a"`},
 		{"24x1h | 3x1q", `segment 2 "3x1q"`},
 		{"3x0h", "not positive"},
-		{"3x1.5d", "whole numbers"},
+		{"3x-1d", "must not have a sign"},
 		{"1x1h(keep=0)", "keep=0"},
 		{"1x1h(keep=some)", "keep=some"},
 		{"1x1h(kept=2)", "want (keep=N)"},
@@ -132,5 +132,16 @@ func TestGridBuiltInCode(t *testing.T) {
 	p := Policy{Grid: Grid{Segments: []GridSegment{{Count: 1, Length: h, Keep: 0}}}}
 	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "grid: segment 1") {
 		t.Errorf("keep 0 in code: %v", err)
+	}
+}
+
+// A grid reads durations as every other setting does: "1.5d" is 36 hours here as in keep_within.
+func TestParseGridFractionalDays(t *testing.T) {
+	g, err := ParseGrid("3x1.5d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := g.Segments; len(s) != 1 || s[0].Count != 3 || s[0].Length != 36*time.Hour {
+		t.Fatalf("ParseGrid(3x1.5d) = %+v, want 3 buckets of 36h", g)
 	}
 }
