@@ -6,6 +6,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/robfig/cron/v3"
+
+	"github.com/hotzfs/hotzfs/transport"
 )
 
 // cronParser reads standard 5-field specs, descriptors (@hourly, @every 30m), and 6-field specs whose first
@@ -72,25 +74,24 @@ func (q *Quiesce) UnmarshalYAML(ctx context.Context, node ast.Node) error {
 	return decodeScalar(ctx, node, q, "required, preferred or off", parseQuiesce)
 }
 
-// Compression is the zstd level a stream is compressed with on the wire.
-type Compression string
+// Compression is the zstd level a stream is compressed with on the wire: transport's enum (transport.Compression
+// owns the levels and their parsing), read from YAML.
+type Compression transport.Compression
 
 const (
-	CompressionNone    Compression = "none"
-	CompressionFastest Compression = "fastest"
-	CompressionDefault Compression = "default"
-	CompressionBetter  Compression = "better"
+	CompressionNone    = Compression(transport.CompressionNone)
+	CompressionFastest = Compression(transport.CompressionFastest)
+	CompressionDefault = Compression(transport.CompressionDefault)
+	CompressionBetter  = Compression(transport.CompressionBetter)
 )
 
 func parseCompression(s string) (Compression, error) {
-	switch c := Compression(s); c {
-	case CompressionNone, CompressionFastest, CompressionDefault, CompressionBetter:
-		return c, nil
-	case "zstd":
-		return CompressionDefault, nil
+	c, err := transport.ParseCompression(s)
+	if err != nil {
+		return "", fmt.Errorf("not a compression level; use none, fastest, default or better%s",
+			suggestIf(s, "none", "fastest", "default", "better"))
 	}
-	return "", fmt.Errorf("not a compression level; use none, fastest, default or better%s",
-		suggestIf(s, "none", "fastest", "default", "better"))
+	return Compression(c), nil
 }
 
 // UnmarshalYAML accepts none, fastest, default or better ("zstd" is read as default).

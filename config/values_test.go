@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hotzfs/hotzfs/retention"
+	"github.com/hotzfs/hotzfs/transport"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -208,5 +209,19 @@ func TestDurationGrammarIsShared(t *testing.T) {
 		if (cerr == nil) != (rerr == nil) || time.Duration(c) != r {
 			t.Errorf("%q: config %v (%v), retention %v (%v)", in, time.Duration(c), cerr, r, rerr)
 		}
+	}
+}
+
+// The config's compression levels are transport's: each one the wire knows parses to itself.
+func TestCompressionIsTransports(t *testing.T) {
+	for _, in := range []string{"none", "fastest", "default", "better", "zstd", "off"} {
+		want, werr := transport.ParseCompression(in)
+		got, err := parseCompression(in)
+		if werr != nil || err != nil || transport.Compression(got) != want {
+			t.Errorf("%q: config %q (%v), transport %q (%v)", in, got, err, want, werr)
+		}
+	}
+	if _, err := parseCompression("lz4"); err == nil {
+		t.Error("lz4 accepted")
 	}
 }
