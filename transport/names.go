@@ -65,26 +65,6 @@ func ResolveDataset(root, rel string) (string, error) {
 	return full, nil
 }
 
-// ResolveSnapshot is ResolveDataset for "rel@short"; it returns the full snapshot name.
-func ResolveSnapshot(root, rel, short string) (string, error) {
-	ds, err := ResolveDataset(root, rel)
-	if err != nil {
-		return "", err
-	}
-	full := ds + "@" + short
-	if err := zfs.ValidateSnapshot(full); err != nil {
-		return "", err
-	}
-	return full, nil
-}
-
-// RelativeDataset is the inverse of ResolveDataset: the name of full relative to root, or false when full
-// is not strictly beneath root.
-func RelativeDataset(root, full string) (string, bool) {
-	rel, ok := strings.CutPrefix(full, root+"/")
-	return rel, ok && rel != ""
-}
-
 func checkSnapshotRef(what, name string, guid uint64) error {
 	if err := zfs.ValidateSnapshotName(name); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
