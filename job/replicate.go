@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/replication"
 	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
@@ -15,12 +15,10 @@ import (
 )
 
 // holdTag is the hold hotzfs keeps on the source's incremental base for one target.
-func holdTag(target string) string { return baseHoldPrefix + target }
-
-const baseHoldPrefix = "hotzfs-base:"
+func holdTag(target string) string { return meta.SenderBaseHold(target) }
 
 // IsBaseHold reports whether a hold on a source snapshot is one hotzfs placed on an incremental base.
-func IsBaseHold(tag string) bool { return strings.HasPrefix(tag, baseHoldPrefix) }
+func IsBaseHold(tag string) bool { return meta.IsSenderBaseHold(tag) }
 
 // replicateAndPrune lists all the job's datasets with one zfs call, replicates each, then prunes each side.
 func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {
@@ -85,7 +83,7 @@ func snapshotMeta(ctx context.Context, z *zfs.Runner, snap string) (string, stri
 	if _, ok := props[snapshot.PropDomXML+".sha256"]; !ok {
 		return "", consistency, nil
 	}
-	xml, err := snapshot.DecodeDomainXML(props)
+	xml, err := meta.DecodeDomainXML(props)
 	return xml, consistency, err
 }
 

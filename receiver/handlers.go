@@ -9,18 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // BaseHoldTag marks, on the receiver, the newest received snapshot of each dataset: the incremental base.
-const BaseHoldTag = "hotzfs-base"
+const BaseHoldTag = meta.ReceiverBaseHold
 
 // listChunk bounds the snapshots per list response message, well under the control frame limit.
 const listChunk = 2000
 
 // consistencyProp is the user property carrying a snapshot's consistency level.
-const consistencyProp = "hotzfs:consistency"
+const consistencyProp = meta.PropConsistency
 
 func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 	// One dataset asked for (the sender's question before each stream) lists that dataset only, not every

@@ -7,14 +7,14 @@ import (
 	"io"
 	"time"
 
-	"github.com/hotzfs/hotzfs/snapshot"
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // storeDomainXML keeps a guest's definition with the snapshot it was taken with.
 func storeDomainXML(ctx context.Context, z *zfs.Runner, snap, xml string) error {
-	if err := z.SetProps(ctx, snap, snapshot.EncodeDomainXML(xml)); err != nil {
+	if err := z.SetProps(ctx, snap, meta.EncodeDomainXML(xml)); err != nil {
 		return fmt.Errorf("store the domain XML on %s: %w", snap, err)
 	}
 	return nil
@@ -26,10 +26,10 @@ func loadDomainXML(ctx context.Context, z *zfs.Runner, snap string) (string, err
 	if err != nil {
 		return "", err
 	}
-	if _, ok := props[snapshot.PropDomXML+".sha256"]; !ok {
+	if _, ok := props[meta.PropDomXML+".sha256"]; !ok {
 		return "", nil
 	}
-	return snapshot.DecodeDomainXML(props)
+	return meta.DecodeDomainXML(props)
 }
 
 // send serves a SendRequest: a snapshot of the client's back to it (restore).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/guest"
 	"github.com/hotzfs/hotzfs/internal/guesttest"
+	"github.com/hotzfs/hotzfs/meta"
 )
 
 type realEnv struct {
@@ -140,7 +141,7 @@ func TestRealTakeFreezesForTheSnapshot(t *testing.T) {
 	}
 	t.Logf("freeze window %v, snapshot step %v, freeze call %v", res.Window, res.SnapTime, res.FreezeFor)
 	props := rec.props[res.Snapshots[0].Snapshot]
-	xml, err := DecodeDomainXML(props)
+	xml, err := meta.DecodeDomainXML(props)
 	if props[PropConsistency] != "fs-frozen" || props[PropGuest] != d.Name || err != nil ||
 		!strings.Contains(xml, "<name>"+d.Name+"</name>") {
 		t.Errorf("properties %v; domain XML %.80q, %v", keys(props), xml, err)
@@ -323,7 +324,7 @@ func TestRealPausedAndShutOffGuests(t *testing.T) {
 		o.Consistency != Offline || o.Attempted || o.State != guest.StateShutoff {
 		t.Errorf("outcomes paused %+v, shut off %+v", p, o)
 	}
-	xml, err := DecodeDomainXML(rec.props[res.Snapshots[1].Snapshot])
+	xml, err := meta.DecodeDomainXML(rec.props[res.Snapshots[1].Snapshot])
 	if err != nil || !strings.Contains(xml, off.Name) {
 		t.Errorf("domain XML of the shut-off guest: %.80q, %v", xml, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
@@ -203,7 +204,7 @@ func (r *run) snapshotProps(info *SnapshotInfo) map[string]string {
 		if m == nil || m.xml == "" {
 			continue
 		}
-		for k, v := range encodeDomainXMLAt(domXMLBase(i), m.xml) {
+		for k, v := range meta.EncodeGuestDomainXML(i, m.xml) {
 			props[k] = v
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hotzfs/hotzfs/guest"
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
@@ -194,7 +195,7 @@ func TestOneSnapshotCallPerPool(t *testing.T) {
 		t.Error("guest left frozen")
 	}
 	shared := s.setProps["tank/shared@"+name]
-	xmls, err := GuestDomainXMLs(shared)
+	xmls, err := meta.GuestDomainXMLs(shared)
 	if shared[PropGuest] != "a,b" || err != nil || xmls["a"] != "<domain>a</domain>" || xmls["b"] != "<domain>b</domain>" {
 		t.Errorf("shared dataset props = %v (%v, %v)", shared, xmls, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hotzfs/hotzfs/guest"
+	"github.com/hotzfs/hotzfs/meta"
 )
 
 // Policy says what to do about freezing a guest's filesystems through its agent.
@@ -25,25 +26,21 @@ const (
 	Off Policy = "off"
 )
 
-// Consistency is what a snapshot's data is consistent with, recorded as the hotzfs:consistency property.
-type Consistency string
+// Consistency is what a snapshot's data is consistent with (meta owns the levels and property names).
+type Consistency = meta.Consistency
 
-// Consistency levels.
+// Consistency levels and user properties, as meta defines them.
 const (
-	FSFrozen Consistency = "fs-frozen" // the agent froze all guest filesystems during the snapshot
-	Crash    Consistency = "crash"     // as after a power cut: running or paused guest, not frozen
-	Offline  Consistency = "offline"   // the guest was shut off: consistent without freezing
-	None     Consistency = "none"      // a plain dataset, no guest
-)
-
-// User properties hotzfs sets on its snapshots.
-const (
-	PropOwner       = "hotzfs:owner" // always "hotzfs"
-	PropJob         = "hotzfs:job"
-	PropConsistency = "hotzfs:consistency"
-	PropGuest       = "hotzfs:guest"  // the guest(s) whose disks the dataset holds, comma-separated
-	PropDomXML      = "hotzfs:domxml" // base of the domain XML chunks, see EncodeDomainXML
-	OwnerValue      = "hotzfs"
+	FSFrozen        = meta.FSFrozen
+	Crash           = meta.Crash
+	Offline         = meta.Offline
+	None            = meta.None
+	PropOwner       = meta.PropOwner
+	PropJob         = meta.PropJob
+	PropConsistency = meta.PropConsistency
+	PropGuest       = meta.PropGuest
+	PropDomXML      = meta.PropDomXML
+	OwnerValue      = meta.OwnerValue
 )
 
 // Error kinds of Take (test with errors.Is).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/guest"
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -151,7 +152,7 @@ func findGuestDisks(ctx context.Context, z *zfs.Runner, root, name, suffix strin
 		if err != nil {
 			return nil, "", err
 		}
-		x, err := snapshot.DecodeDomainXML(props)
+		x, err := meta.DecodeDomainXML(props)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: %w", snap.Name, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/guest"
 	"github.com/hotzfs/hotzfs/job"
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -292,7 +293,7 @@ func restoredXML(ctx context.Context, env job.Env, xml, from, into string) (stri
 func guestsOf(snaps []zfs.Dataset) []string {
 	seen := map[string]bool{}
 	for _, s := range snaps {
-		for _, g := range snapshot.GuestNames(s.Props) {
+		for _, g := range meta.GuestNames(s.Props) {
 			seen[g] = true
 		}
 	}

@@ -1,4 +1,4 @@
-package snapshot
+package meta
 
 import (
 	"crypto/sha256"
@@ -60,6 +60,12 @@ func GuestDomainXMLs(props map[string]string) (map[string]string, error) {
 		out[g] = xml
 	}
 	return out, nil
+}
+
+// EncodeGuestDomainXML is EncodeDomainXML for the i-th guest of a dataset shared by several guests (in
+// hotzfs:guest order); GuestDomainXMLs reads them back.
+func EncodeGuestDomainXML(i int, xml string) map[string]string {
+	return encodeDomainXMLAt(domXMLBase(i), xml)
 }
 
 func encodeDomainXMLAt(base, xml string) map[string]string {
