@@ -46,32 +46,3 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	}
 	return done, nil
 }
-
-// LimitReader returns r limited to bytesPerSecond on average; 0 or less returns r unchanged.
-func LimitReader(ctx context.Context, r io.Reader, bytesPerSecond int64) io.Reader {
-	if bytesPerSecond <= 0 {
-		return r
-	}
-	burst := burstFor(bytesPerSecond)
-	return &limitedReader{ctx: ctx, r: r, lim: rate.NewLimiter(rate.Limit(bytesPerSecond), burst), burst: burst}
-}
-
-type limitedReader struct {
-	ctx   context.Context
-	r     io.Reader
-	lim   *rate.Limiter
-	burst int
-}
-
-func (l *limitedReader) Read(p []byte) (int, error) {
-	if len(p) > l.burst {
-		p = p[:l.burst]
-	}
-	n, err := l.r.Read(p)
-	if n > 0 {
-		if werr := l.lim.WaitN(l.ctx, n); werr != nil {
-			return n, fmt.Errorf("bandwidth limit: %w", werr)
-		}
-	}
-	return n, err
-}
