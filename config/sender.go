@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/goccy/go-yaml/ast"
 )
 
 // Sender is the sending host's config (hotzfs.yaml): where guests and datasets are snapshotted and what
@@ -84,17 +86,27 @@ type Job struct {
 	DiskMap map[string]map[string]string `yaml:"disk_map"`
 }
 
-// Hooks are commands run around a job's snapshot: pre before the guests are frozen, post after they are
-// thawed and the snapshot is taken.
-type Hooks struct {
-	Pre  []Hook `yaml:"pre"`
-	Post []Hook `yaml:"post"`
+// Hooks are command pairs run around a job's snapshot, nested like defers: the pre commands in list order
+// before the guests are frozen (the first failure stops the run), then the post commands after the thaw, in
+// reverse list order, of every entry whose pre command succeeded or that has none — also when the run failed.
+// A post command thus undoes the pre command of its own entry (lock/unlock).
+type Hooks []Hook
+
+// Hook is one entry of Hooks: a pre command, a post command, or both; each is an argv run without a shell.
+type Hook struct {
+	Pre     []string `yaml:"pre"`     // argv; [0] is looked up in PATH unless it has a '/'
+	Post    []string `yaml:"post"`    // argv, run after the snapshot if Pre succeeded (or is empty)
+	Timeout Duration `yaml:"timeout"` // each command is killed after this long
 }
 
-// Hook is one command, run without a shell.
-type Hook struct {
-	Run     []string `yaml:"run"`     // argv; Run[0] is looked up in PATH unless it has a '/'
-	Timeout Duration `yaml:"timeout"` // the command is killed after this long
+// shapeHint explains the form hooks had before they were paired (hooks: {pre: [...], post: [...]}).
+func (Hooks) shapeHint(found ast.Node) string {
+	if _, ok := unwrap(found).(*ast.MappingNode); !ok {
+		return ""
+	}
+	return "the separate pre: and post: lists are gone, because a post-hook must undo its own pre-hook: " +
+		"write one entry per pair, hooks: [{pre: [/usr/local/sbin/app-lock], post: [/usr/local/sbin/app-unlock], " +
+		"timeout: 30s}, …] (pre: {run: X} becomes pre: X; a post-hook with no pre-hook is an entry with only post:)"
 }
 
 // SendFlags choose zfs send's stream options.
@@ -179,10 +191,8 @@ func (s *Sender) applyDefaults() {
 		setDefault(&j.FreezeTimeout, DefaultFreezeTimeout)
 		setDefault(&j.Compression, DefaultCompression)
 		setDefault(&j.SnapshotPrefix, DefaultSnapshotPrefix)
-		for _, hooks := range [][]Hook{j.Hooks.Pre, j.Hooks.Post} {
-			for k := range hooks {
-				setDefault(&hooks[k].Timeout, DefaultHookTimeout)
-			}
+		for k := range j.Hooks {
+			setDefault(&j.Hooks[k].Timeout, DefaultHookTimeout)
 		}
 	}
 }

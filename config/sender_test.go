@@ -16,7 +16,7 @@ jobs:
     guests: [web1]
     target: offsite
     hooks:
-      pre: [{run: [/bin/true]}]
+      - pre: [/bin/true]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -30,8 +30,8 @@ jobs:
 		j.AllowRollback || j.Send != (SendFlags{}) || !j.Schedule.IsZero() || j.TargetRoot != "" {
 		t.Errorf("job defaults: %+v", j)
 	}
-	if j.Hooks.Pre[0].Timeout != DefaultHookTimeout {
-		t.Errorf("hook timeout default = %v", j.Hooks.Pre[0].Timeout)
+	if j.Hooks[0].Timeout != DefaultHookTimeout {
+		t.Errorf("hook timeout default = %v", j.Hooks[0].Timeout)
 	}
 	if !j.Retention.Source.IsEmpty() || !j.Retention.Target.IsEmpty() {
 		t.Errorf("retention default is not empty (keep everything): %+v", j.Retention)
@@ -61,7 +61,7 @@ func TestSenderExplicitValues(t *testing.T) {
     quiesce: required
     freeze_timeout: 1m30s
     hooks:
-      post: [{run: [/usr/bin/logger, done], timeout: 5s}]
+      - {pre: [/usr/local/sbin/app-lock], post: [/usr/bin/logger, done], timeout: 5s}
     target: offsite
     target_root: hv1/guests
     compression: none
@@ -85,7 +85,8 @@ func TestSenderExplicitValues(t *testing.T) {
 	if j.Send != (SendFlags{Raw: true, Compressed: true, LargeBlocks: true, Embedded: true}) {
 		t.Errorf("send flags: %+v", j.Send)
 	}
-	if h := j.Hooks.Post[0]; strings.Join(h.Run, " ") != "/usr/bin/logger done" || h.Timeout != Duration(5*time.Second) {
+	if h := j.Hooks[0]; strings.Join(h.Pre, " ") != "/usr/local/sbin/app-lock" ||
+		strings.Join(h.Post, " ") != "/usr/bin/logger done" || h.Timeout != Duration(5*time.Second) {
 		t.Errorf("hook: %+v", h)
 	}
 	src := j.Retention.Source
@@ -183,14 +184,20 @@ func TestSenderValidation(t *testing.T) {
 			"    retention: {source: {daily: 7, timezone: Mars/Olympus}}\n",
 			problem{"7:46", `retention.source.timezone "Mars/Olympus" is not a known time zone`}},
 		{"hook without command", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
-			"    hooks:\n      pre:\n        - timeout: 5s\n",
-			problem{"9:11", `job "g": hooks.pre[0] has no command; write run: [/path/to/program, arg, …]`}},
+			"    hooks:\n      - timeout: 5s\n",
+			problem{"8:9", `job "g": hooks[0] has no command; write pre: [/path/to/program, arg, …] and/or post: […]`}},
+		{"hook with an empty program", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
+			"    hooks: [{pre: [x], post: ['', y]}]\n",
+			problem{"7:24", `job "g": hooks[0].post has an empty program name`}},
 		{"hook timeout out of range", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
-			"    hooks: {post: [{run: [x], timeout: 2h}]}\n",
-			problem{"7:40", `job "g": hooks.post[0].timeout 2h is out of range; use 1s to 1h`}},
+			"    hooks: [{post: [x], timeout: 2h}]\n",
+			problem{"7:34", `job "g": hooks[0].timeout 2h is out of range; use 1s to 1h`}},
 		{"hook command as a string", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
-			"    hooks: {post: [{run: logger done}]}\n",
-			problem{"7:26", `job "g": hooks.post[0].run: expected a list, found "logger done"`}},
+			"    hooks: [{post: logger done}]\n",
+			problem{"7:20", `job "g": hooks[0].post: expected a list, found "logger done"`}},
+		{"hooks in the unpaired form", offsite + "jobs:\n  - name: g\n    guests: [a]\n    target: offsite\n" +
+			"    hooks:\n      pre: [{run: [lock]}]\n      post: [{run: [unlock]}]\n",
+			problem{"8:7", `job "g": hooks: expected a list, found a mapping (key: value); the separate pre: and post: lists are gone`}},
 		{"disk_map for a guest the job lacks", offsite + "jobs:\n  - name: g\n    guests: [web-*]\n    target: offsite\n" +
 			"    disk_map:\n      db1: {vda: tank/db1}\n",
 			problem{"8:7", `job "g": disk_map names guest "db1", which is not among the job's guests: "web-*"`}},

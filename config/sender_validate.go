@@ -153,20 +153,24 @@ func (s *Sender) validateJobTarget(p *problems, path, who string, j Job) {
 	}
 }
 
-func validateHooks(p *problems, path, who string, h Hooks) {
-	for _, side := range []struct {
-		key   string
-		hooks []Hook
-	}{{"pre", h.Pre}, {"post", h.Post}} {
-		for k, hook := range side.hooks {
-			hp := fmt.Sprintf("%s.%s[%d]", path, side.key, k)
-			if len(hook.Run) == 0 || hook.Run[0] == "" {
-				p.add(hp, "%s: hooks.%s[%d] has no command; write run: [/path/to/program, arg, …]", who, side.key, k)
+func validateHooks(p *problems, path, who string, hooks Hooks) {
+	for k, h := range hooks {
+		hp := fmt.Sprintf("%s[%d]", path, k)
+		if len(h.Pre) == 0 && len(h.Post) == 0 {
+			p.add(hp, "%s: hooks[%d] has no command; write pre: [/path/to/program, arg, …] and/or post: […]", who, k)
+		}
+		for _, side := range []struct {
+			key  string
+			argv []string
+		}{{"pre", h.Pre}, {"post", h.Post}} {
+			if len(side.argv) > 0 && side.argv[0] == "" {
+				p.add(hp+"."+side.key, "%s: hooks[%d].%s has an empty program name; write %s: [/path/to/program, arg, …]",
+					who, k, side.key, side.key)
 			}
-			if hook.Timeout != 0 && (hook.Timeout < MinHookTimeout || hook.Timeout > MaxHookTimeout) {
-				p.add(hp+".timeout", "%s: hooks.%s[%d].timeout %s is out of range; use %s to %s",
-					who, side.key, k, hook.Timeout, MinHookTimeout, MaxHookTimeout)
-			}
+		}
+		if h.Timeout != 0 && (h.Timeout < MinHookTimeout || h.Timeout > MaxHookTimeout) {
+			p.add(hp+".timeout", "%s: hooks[%d].timeout %s is out of range; use %s to %s",
+				who, k, h.Timeout, MinHookTimeout, MaxHookTimeout)
 		}
 	}
 }

@@ -117,11 +117,19 @@ func (w *walker) checkShape(n ast.Node, t reflect.Type, at place) bool {
 		if text, scalar := scalarText(n); scalar {
 			found = fmt.Sprintf("%q", text)
 		}
-		w.src.errs = append(w.src.errs, &Error{File: w.src.file, Pos: nodePos(n),
-			Msg: fmt.Sprintf("%s: expected %s, found %s", at.label(), typeWord(t), found)})
+		msg := fmt.Sprintf("%s: expected %s, found %s", at.label(), typeWord(t), found)
+		if h, isHinter := reflect.Zero(t).Interface().(shapeHinter); isHinter {
+			if hint := h.shapeHint(n); hint != "" {
+				msg += "; " + hint
+			}
+		}
+		w.src.errs = append(w.src.errs, &Error{File: w.src.file, Pos: nodePos(n), Msg: msg})
 	}
 	return ok
 }
+
+// shapeHinter is a type that tells how to rewrite a value of the wrong shape, such as a form it once had.
+type shapeHinter interface{ shapeHint(found ast.Node) string }
 
 func (w *walker) walkStruct(m *ast.MappingNode, t reflect.Type, path string, at place) {
 	fields, names := yamlFields(t)

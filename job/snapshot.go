@@ -17,14 +17,7 @@ func takeSnapshot(ctx context.Context, env Env, j config.Job, log *slog.Logger) 
 	req := snapshot.Request{Job: j.Name, Prefix: j.SnapshotPrefix, Datasets: j.Datasets, At: env.now(),
 		FreezeTimeout: time.Duration(j.FreezeTimeout), StateDir: env.Config.StateDir, Snapshotter: env.ZFS,
 		Guard: env.Guard, Logger: log}
-	for i, h := range j.Hooks.Pre {
-		req.Hooks = append(req.Hooks, snapshot.Hook{Name: fmt.Sprintf("pre %d", i+1), Pre: h.Run, Timeout: time.Duration(h.Timeout)})
-	}
-	// Post-hooks run in reverse order of the hooks list; add them reversed so they run as the config lists them.
-	for i := len(j.Hooks.Post) - 1; i >= 0; i-- {
-		h := j.Hooks.Post[i]
-		req.Hooks = append(req.Hooks, snapshot.Hook{Name: fmt.Sprintf("post %d", i+1), Post: h.Run, Timeout: time.Duration(h.Timeout)})
-	}
+	req.Hooks = snapshotHooks(j.Hooks)
 	datasets := append([]string(nil), j.Datasets...)
 	if len(j.Guests) > 0 {
 		client, err := env.Guests(ctx)
@@ -48,6 +41,17 @@ func takeSnapshot(ctx context.Context, env Env, j config.Job, log *slog.Logger) 
 	log.Info("snapshot taken", "snapshot", res.Name, "datasets", len(res.Snapshots),
 		"freeze_window", res.Window.Round(time.Millisecond), "snapshot_time", res.SnapTime.Round(time.Millisecond))
 	return &res, datasets, nil
+}
+
+// snapshotHooks turns the job's hook pairs into the snapshot's: each entry's post command undoes its pre command
+// (snapshot.Take runs the posts of the pre-hooks that succeeded, in reverse order).
+func snapshotHooks(hooks config.Hooks) []snapshot.Hook {
+	var out []snapshot.Hook
+	for i, h := range hooks {
+		out = append(out, snapshot.Hook{Name: fmt.Sprintf("hooks[%d]", i), Pre: h.Pre, Post: h.Post,
+			Timeout: time.Duration(h.Timeout)})
+	}
+	return out
 }
 
 // resolveGuests finds the job's guests and their disks without snapshotting.

@@ -9,13 +9,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // The watchdog ("guard") is a second hotzfs process that thaws the guests if this one cannot: it is started
-// before the first freeze, in its own process group (a Ctrl-C or a kill of our group does not reach it), and
-// reads a pipe from us:
+// before the first freeze, in its own process group (a Ctrl-C or a kill of our group does not reach it) and,
+// through GuardSpec.Wrap, in its own cgroup when a service manager would kill it with us; it reads a pipe from us:
 //
 //	parent → guard (stdin):  {config JSON}\n   … guard connects to libvirt, answers "ready\n" on stdout
 //	                         freeze\n          sent just before the first freeze: the freeze timeout starts
@@ -34,6 +35,11 @@ type GuardSpec struct {
 	URI  string   // libvirt URI the watchdog connects to (its own connection)
 	Exe  string   // binary to run; "" means os.Executable(): this binary again
 	Args []string // arguments selecting guard mode (e.g. a hidden subcommand); GuardEnv=1 is always set
+	// Wrap, when set, returns for each start a command that starts the watchdog with its argv appended and then
+	// becomes it (exec), so that the pipes stay the same: `systemd-run --scope --unit=NAME …`, which puts it in a
+	// cgroup of its own, outside the unit that a service manager kills when this process dies. Nil or an empty
+	// command: the watchdog is started directly.
+	Wrap func() []string
 	// ReadyTimeout bounds the watchdog's start (connecting to libvirt). Zero: 30 s.
 	ReadyTimeout time.Duration
 	// ThawTimeout bounds how long the watchdog keeps thawing once it has to. Zero: 10 minutes.
@@ -93,7 +99,12 @@ func (w *watch) start(ctx context.Context, spec GuardSpec, cfg guardConfig) erro
 			return err
 		}
 	}
-	cmd := exec.Command(exe, spec.Args...) // not CommandContext: it must outlive a cancelled ctx and us
+	var wrap []string
+	if spec.Wrap != nil {
+		wrap = spec.Wrap()
+	}
+	argv := append(append(append([]string(nil), wrap...), exe), spec.Args...)
+	cmd := exec.Command(argv[0], argv[1:]...) // not CommandContext: it must outlive a cancelled ctx and us
 	cmd.Env = append(os.Environ(), GuardEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = os.Stderr
@@ -112,6 +123,9 @@ func (w *watch) start(ctx context.Context, spec GuardSpec, cfg guardConfig) erro
 	go func() { w.done <- cmd.Wait() }()
 	if err := w.handshake(ctx, spec, cfg, in, out); err != nil {
 		_ = in.Close() // the watchdog exits on EOF; nothing is frozen yet
+		if len(wrap) > 0 {
+			return fmt.Errorf("%w (started through %q: see its message above)", err, strings.Join(wrap, " "))
+		}
 		return err
 	}
 	return nil
@@ -139,6 +153,14 @@ func (w *watch) handshake(ctx context.Context, spec GuardSpec, cfg guardConfig, 
 	}()
 	select {
 	case err = <-ready:
+		if errors.Is(err, io.EOF) { // it exited (or closed stdout): say how, if it did so at once
+			select {
+			case exit := <-w.done:
+				w.done <- exit // release and the caller may still wait for it
+				err = fmt.Errorf("exited before it was ready: %v", exit)
+			case <-time.After(time.Second):
+			}
+		}
 	case err = <-w.done:
 		err = fmt.Errorf("exited before it was ready: %v", err)
 	case <-time.After(timeout):

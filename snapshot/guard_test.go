@@ -2,6 +2,8 @@ package snapshot
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +74,29 @@ func TestGuardianThawsWhenTold(t *testing.T) {
 	cancel() // SIGTERM
 	if err := <-done; err != nil || q.frozen("web") {
 		t.Errorf("watch = %v, frozen %v; want a thaw before stopping", err, q.frozen("web"))
+	}
+}
+
+// A watchdog that cannot be started through its wrapper (systemd-run refusing the scope) means no freeze:
+// under preferred a crash-consistent snapshot with the reason, and the wrapper named in it.
+func TestGuardWrapperFailureFreezesNothing(t *testing.T) {
+	q := newFakeQuiescer(map[string]*fakeDom{"web": {}})
+	s := &fakeSnapshotter{q: q}
+	req := baseRequest(t, q, s)
+	req.Guests = []Guest{{Domain: dom("web"), Datasets: []string{"tank/web"}, Quiesce: Preferred}}
+	req.Guard = &GuardSpec{URI: "qemu:///system", Wrap: func() []string {
+		return []string{"sh", "-c", "echo 'Failed to start transient scope unit' >&2; exit 1", "systemd-run"}
+	}}
+	res, err := Take(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Take: %v", err)
+	}
+	g := res.Guests[0]
+	if g.Attempted || g.Consistency != Crash || g.Err == nil || !strings.Contains(g.Err.Error(), "exited before it was ready: exit status 1") ||
+		!strings.Contains(g.Err.Error(), `started through "sh -c`) {
+		t.Errorf("guest outcome %+v; want no freeze attempt, crash-consistent, the wrapper named", g)
+	}
+	if slices.Contains(q.callList(), "freeze web") {
+		t.Errorf("calls %v: a guest was frozen without a watchdog", q.callList())
 	}
 }

@@ -40,7 +40,7 @@ func senderEnv(g *globalOptions, path string) (job.Env, error) {
 	env.Guests = func(ctx context.Context) (*guest.Client, error) {
 		return guest.Connect(ctx, guest.Options{URI: cfg.Libvirt.URI, Logger: log})
 	}
-	env.Guard = &snapshot.GuardSpec{URI: cfg.Libvirt.URI, Args: []string{guardCommand}}
+	env.Guard = &snapshot.GuardSpec{URI: cfg.Libvirt.URI, Args: []string{guardCommand}, Wrap: guardWrap(log)}
 	return env, nil
 }
 

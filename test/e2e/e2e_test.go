@@ -341,6 +341,7 @@ func serveNBD(t *testing.T, zvol, export string, port int) (stop func()) {
 // hotzfsRig is a receiver on loopback and a sender config with the two jobs of the test.
 type hotzfsRig struct {
 	bin, config, receiver, dst string
+	pki, addr                  string // the certificates' directory; the receiver's address
 }
 
 func newHotzfs(t *testing.T, s setup, dst, guestName, disk string) *hotzfsRig {
@@ -383,6 +384,7 @@ clients:
 		addr, _ = os.ReadFile(ready)
 		return len(addr) > 0
 	})
+	h.pki, h.addr = pki, strings.TrimSpace(string(addr))
 	h.config = filepath.Join(dir, "hotzfs.yaml")
 	writeFile(t, h.config, fmt.Sprintf(`state_dir: %[1]s/state
 libvirt: {uri: "%[2]s"}

@@ -57,6 +57,7 @@ mkdir -p "$share/console"
 log "building hotzfs and the test"
 CGO_ENABLED=0 go build -trimpath -o "$share/hotzfs" ./cmd/hotzfs
 CGO_ENABLED=0 go test -c -o "$share/e2e.test" ./test/e2e
+cp -r examples/systemd "$share/systemd" # the shipped units, for TestE2ESystemdWatchdogSurvivesSIGKILL
 
 p1=$(free_port)
 p2=$(free_port)
@@ -68,6 +69,7 @@ while [[ $p2 == "$p1" ]]; do p2=$(free_port); done
 	printf 'export HOTZFS_E2E_NBD_PORTS=%q\n' "$p1 $p2"
 	printf 'export HOTZFS_E2E_CONSOLE=%q\n' "$share/console"
 	printf 'export HOTZFS_E2E_HOTZFS=/mnt/share/hotzfs\n'
+	printf 'export HOTZFS_E2E_UNITS=/mnt/share/systemd\n'
 	printf 'export HOTZFS_E2E_ROUNDS=%q HOTZFS_E2E_CRASH_ROUNDS=%q\n' "${HOTZFS_E2E_ROUNDS:-4}" \
 		"${HOTZFS_E2E_CRASH_ROUNDS:-8}"
 } >"$share/env.sh"
