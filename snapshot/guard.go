@@ -131,13 +131,25 @@ func (w *watch) start(ctx context.Context, spec GuardSpec, cfg guardConfig) erro
 	return nil
 }
 
+// exitedBeforeReady says how the watchdog exited when it did so during the handshake (err is what the pipe
+// said); err itself if it is still running a second later.
+func (w *watch) exitedBeforeReady(err error) error {
+	select {
+	case exit := <-w.done:
+		w.done <- exit // release and the caller may still wait for it
+		return fmt.Errorf("exited before it was ready: %v", exit)
+	case <-time.After(time.Second):
+		return err
+	}
+}
+
 func (w *watch) handshake(ctx context.Context, spec GuardSpec, cfg guardConfig, in io.Writer, out io.Reader) error {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return err
 	}
 	if _, err := in.Write(append(b, '\n')); err != nil {
-		return err
+		return w.exitedBeforeReady(err) // a closed pipe: it exited at once (a wrapper that failed, say)
 	}
 	timeout := spec.ReadyTimeout
 	if timeout <= 0 {
@@ -153,13 +165,9 @@ func (w *watch) handshake(ctx context.Context, spec GuardSpec, cfg guardConfig, 
 	}()
 	select {
 	case err = <-ready:
-		if errors.Is(err, io.EOF) { // it exited (or closed stdout): say how, if it did so at once
-			select {
-			case exit := <-w.done:
-				w.done <- exit // release and the caller may still wait for it
-				err = fmt.Errorf("exited before it was ready: %v", exit)
-			case <-time.After(time.Second):
-			}
+		// EOF: it exited or closed stdout; ErrClosed: Wait, which runs meanwhile, closed the pipe after it exited.
+		if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+			err = w.exitedBeforeReady(err)
 		}
 	case err = <-w.done:
 		err = fmt.Errorf("exited before it was ready: %v", err)
