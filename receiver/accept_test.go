@@ -194,4 +194,3 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
-

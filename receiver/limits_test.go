@@ -103,7 +103,7 @@ func TestHelloTrickleIsCutByTheHelloDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	hello := frameOf(t, &transport.Hello{Name: "slow", Version: "test"}) // ~60 bytes: 3 s at this pace
-	go dribble(c, hello, 50*time.Millisecond)                              // each byte well within the timeout
+	go dribble(c, hello, 50*time.Millisecond)                            // each byte well within the timeout
 	endsWithin(t, done, 1500*time.Millisecond, "hello at 20 bytes/s")
 }
 
@@ -114,7 +114,7 @@ func TestRequestTrickleIsCutByTheRequestDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := frameOf(t, &transport.ListRequest{Datasets: []string{"tank/vm/web1-disk0"}}) // ~70 bytes
-	go dribble(c, req, 50*time.Millisecond)                                            // a byte every 50ms, idle_timeout 1s
+	go dribble(c, req, 50*time.Millisecond)                                             // a byte every 50ms, idle_timeout 1s
 	endsWithin(t, done, 1500*time.Millisecond, "request at 20 bytes/s")
 }
 
