@@ -194,3 +194,29 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// TestTLSHandshakeTrickleIsCut: the TLS handshake has one absolute deadline (hello_timeout), which bytes
+// arriving one by one do not extend.
+func TestTLSHandshakeTrickleIsCut(t *testing.T) {
+	serverConf, _ := testTLS(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveTLS(t, testServer(t, scriptZFS(t, "exit 1"), Options{HelloTimeout: 400 * time.Millisecond}), ln, serverConf)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The start of a TLS record holding a 512-byte ClientHello, then its body, a byte every 50ms.
+	go dribble(c, append([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc}, make([]byte, 508)...), 50*time.Millisecond)
+	start := time.Now()
+	if err := c.SetReadDeadline(start.Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Read(make([]byte, 1))
+	if took := time.Since(start); err == nil || took > 1500*time.Millisecond {
+		t.Fatalf("a TLS hello at 20 bytes/s: read %v after %v, want the connection closed after about 400ms", err, took)
+	}
+}
