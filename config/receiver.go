@@ -24,6 +24,15 @@ type Receiver struct {
 	StallTimeout Duration          `yaml:"stall_timeout"` // a stream with no bytes for this long is aborted
 	Retention    Rules             `yaml:"retention"`     // target-side pruning for clients whose jobs set none
 
+	// Limits on what connections and clients may take of the receiver (receiver_limits.go).
+	MaxStreamsPerClient     int       `yaml:"max_streams_per_client"`     // of max_streams, one client's at most
+	MaxConnections          int       `yaml:"max_connections"`            // being served at once, counted before TLS
+	MaxConnectionsPerClient int       `yaml:"max_connections_per_client"` // authenticated connections of one client
+	RequestTimeout          Duration  `yaml:"request_timeout"`            // a request, once begun, arrives whole within it
+	HelloTimeout            Duration  `yaml:"hello_timeout"`              // TLS handshake, and banner and hello, each
+	MinRate                 Bandwidth `yaml:"min_rate"`                   // a stream moving less, over rate_window, is cut
+	RateWindow              Duration  `yaml:"rate_window"`
+
 	src *source
 }
 
@@ -106,6 +115,7 @@ func (r *Receiver) applyDefaults() {
 	setDefault(&r.MaxStreams, DefaultMaxStreams)
 	setDefault(&r.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&r.StallTimeout, DefaultStallTimeout)
+	r.applyLimitDefaults()
 	for name, c := range r.Clients {
 		if c.AllowPrune == nil {
 			allow := true
@@ -158,6 +168,7 @@ func (r *Receiver) Validate() error {
 			p.add(t.key, "%s %s is out of range; use %s to %s", t.key, t.d, MinTimeout, MaxIdleTimeout)
 		}
 	}
+	r.validateLimits(p)
 	r.Retention.validate(p, "retention", "retention")
 	return p.err()
 }

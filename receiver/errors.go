@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -46,4 +47,74 @@ func errorCode(err error) string {
 		return transport.CodeCanceled
 	}
 	return transport.CodeInternal
+}
+
+// writeError tells the client that what (a request, as requestLabel names it) failed: the code and a short
+// reason. The detail — zfs's argv and stderr, which name the receiver's pool and root — is for the receiver's
+// log only; whatever the text, dataset names in it are made relative to the client's root.
+func (ss *session) writeError(what string, err error) error {
+	var msg string
+	var re *requestError
+	var remote *transport.RemoteError
+	switch {
+	case errors.As(err, &re):
+		msg = re.Error() // written by the receiver for the client
+	case errors.As(err, &remote):
+		msg = fmt.Sprintf("%s failed: the client's stream failed: %s", what, remote.Message)
+	default:
+		msg = fmt.Sprintf("%s failed: %s", what, publicReason(err))
+	}
+	msg = strings.ReplaceAll(msg, ss.root+"/", "")
+	msg = strings.ReplaceAll(msg, ss.root, "the client's root")
+	msg = strings.ReplaceAll(msg, ss.srv.opts.Root, "the receiver's root")
+	return transport.WriteError(ss.conn, errorCode(err), errors.New(msg))
+}
+
+// requestLabel names a request for an error message: "receive into vm/disk0".
+func requestLabel(m transport.Message) string {
+	switch req := m.(type) {
+	case *transport.ListRequest:
+		return "list"
+	case *transport.ReceiveRequest:
+		return "receive into " + req.Dataset
+	case *transport.SendRequest:
+		return "restore of " + req.Dataset
+	case *transport.PruneRequest:
+		return "prune of " + req.Dataset
+	}
+	return m.Kind()
+}
+
+// publicReasons are the short reasons a client is given, by kind of failure, first match wins.
+var publicReasons = []struct {
+	kind error
+	text string
+}{
+	{transport.ErrCorrupt, "the stream arrived damaged"},
+	{transport.ErrTruncated, "the stream ended before its end frame"},
+	{transport.ErrProtocol, "the stream broke the protocol"},
+	{zfs.ErrStreamCorrupt, "the stream is invalid"},
+	{zfs.ErrNoSpace, "out of space (the client's quota or the receiver's pool is full)"},
+	{zfs.ErrPartialReceive, "the target holds an interrupted receive"},
+	{zfs.ErrDestinationModified, "the target was modified since its newest snapshot"},
+	{zfs.ErrIncrementalMismatch, "the incremental base does not match the target's newest snapshot"},
+	{zfs.ErrDestinationExists, "the target exists; a full stream cannot replace it"},
+	{zfs.ErrResumeTokenInvalid, "the resume token is invalid or stale"},
+	{zfs.ErrHeld, "the snapshot is held"},
+	{zfs.ErrBusy, "the dataset is busy"},
+	{zfs.ErrExists, "it already exists"},
+	{zfs.ErrDatasetNotFound, "the dataset or snapshot does not exist"},
+	{zfs.ErrPermissionDenied, "the receiver's zfs denied permission"},
+	{context.Canceled, "the receiver is shutting down"},
+	{context.DeadlineExceeded, "the receiver timed out"},
+}
+
+// publicReason is the short reason for err that a client is told.
+func publicReason(err error) string {
+	for _, r := range publicReasons {
+		if errors.Is(err, r.kind) {
+			return r.text
+		}
+	}
+	return "the receiver failed; its log has the details"
 }

@@ -126,25 +126,36 @@ func (ss *session) writeList(infos []transport.DatasetInfo) error {
 	return flush(false)
 }
 
-// acquire reserves a stream slot and the dataset; release undoes it.
+// acquire reserves a stream slot (one of max_streams and of the client's max_streams_per_client) and the
+// dataset, and holds the connection to the minimum rate until release undoes it all.
 func (ss *session) acquire(target string) (release func(), err error) {
 	s := ss.srv
+	rel := strings.TrimPrefix(target, ss.root+"/")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.busy[target]:
+		return nil, refuse(transport.CodeBusy, "another stream into %s is in progress", rel)
+	case s.streamsOf[ss.client] >= s.opts.MaxStreamsPerClient:
+		return nil, refuse(transport.CodeBusy, "client %q already runs %d streams (max_streams_per_client); retry later",
+			ss.client, s.opts.MaxStreamsPerClient)
+	}
 	select {
 	case s.streams <- struct{}{}:
 	default:
 		return nil, refuse(transport.CodeBusy, "the receiver already runs %d streams (max_streams); retry later", cap(s.streams))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.busy[target] {
-		<-s.streams
-		return nil, refuse(transport.CodeBusy, "another stream into %s is in progress", target)
-	}
 	s.busy[target] = true
+	s.streamsOf[ss.client]++
 	s.opts.Metrics.streamStarted()
+	ss.conn.SetMinRate(s.opts.MinRate, s.opts.RateWindow)
 	return func() {
+		ss.conn.SetMinRate(0, 0)
 		s.mu.Lock()
 		delete(s.busy, target)
+		if s.streamsOf[ss.client]--; s.streamsOf[ss.client] <= 0 {
+			delete(s.streamsOf, ss.client)
+		}
 		s.mu.Unlock()
 		<-s.streams
 	}, nil
@@ -200,7 +211,7 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 func (ss *session) failedStream(req *transport.ReceiveRequest, sr *transport.StreamReader, err error) error {
 	ss.log.Warn("receive failed", "dataset", req.Dataset, "err", err)
 	ss.srv.opts.Metrics.failed(req.Kind())
-	werr := transport.WriteError(ss.conn, errorCode(err), fmt.Errorf("receive into %s: %w", req.Dataset, err))
+	werr := ss.writeError(requestLabel(req), err)
 	_, derr := io.Copy(io.Discard, sr)
 	ss.srv.opts.Metrics.streamDone(ss.client, "receive", sr.RawBytes(), sr.WireBytes())
 	var remote *transport.RemoteError

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -25,17 +26,42 @@ type Client struct {
 	Quota         uint64 // bytes, set on ROOT/<client> when it is created; 0: none
 }
 
-// Options configures a Server.
+// Options configures a Server. Every limit left at 0 takes its default.
 type Options struct {
-	Root         string            // every client lives in Root/<client>
-	Clients      map[string]Client // known clients; anyone else is refused
-	MaxStreams   int               // concurrent receive/send streams; default 4
-	IdleTimeout  time.Duration     // between requests; default 60 s
-	StallTimeout time.Duration     // no byte in a stream for this long; default 5 min
-	Version      string            // hotzfs release, sent in hello
-	Logger       *slog.Logger
-	Metrics      *Metrics // optional
+	Root                string            // every client lives in Root/<client>
+	Clients             map[string]Client // known clients; anyone else is refused
+	MaxStreams          int               // concurrent receive/send streams; default 4
+	MaxStreamsPerClient int               // of them, streams of one client; default 2, at most MaxStreams
+	// MaxConnections bounds the connections being served, from accept (before TLS) to close; more wait in
+	// the listen backlog. Default 64.
+	MaxConnections          int
+	MaxConnectionsPerClient int           // authenticated connections of one client; default 8
+	IdleTimeout             time.Duration // between requests; default 60 s
+	RequestTimeout          time.Duration // a request, once begun, must arrive whole within this; default 30 s
+	HelloTimeout            time.Duration // TLS handshake, and banner and hello, each; default 10 s
+	StallTimeout            time.Duration // no byte in a stream for this long; default 5 min
+	// MinRate (bytes/s) over RateWindow: a stream whose peer moves less is cut (see transport.Conn.SetMinRate).
+	// Defaults 64 KiB/s and 60 s.
+	MinRate    int64
+	RateWindow time.Duration
+	Version    string // hotzfs release, sent in hello
+	Logger     *slog.Logger
+	Metrics    *Metrics // optional
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxStreams              = 4
+	DefaultMaxStreamsPerClient     = 2
+	DefaultMaxConnections          = 64
+	DefaultMaxConnectionsPerClient = 8
+	DefaultIdleTimeout             = 60 * time.Second
+	DefaultRequestTimeout          = 30 * time.Second
+	DefaultHelloTimeout            = 10 * time.Second
+	DefaultStallTimeout            = 5 * time.Minute
+	DefaultMinRate                 = 64 << 10
+	DefaultRateWindow              = 60 * time.Second
+)
 
 // Server serves clients. It is safe for concurrent use by many connections.
 type Server struct {
@@ -43,58 +69,90 @@ type Server struct {
 	zfs     *zfs.Runner
 	log     *slog.Logger
 	streams chan struct{} // semaphore of MaxStreams
+	conns   chan struct{} // semaphore of MaxConnections
 	mu      sync.Mutex
 	busy    map[string]bool // datasets with a stream in progress
+	// streamsOf and connsOf count each client's streams and connections.
+	streamsOf map[string]int
+	connsOf   map[string]int
 	// createMu serializes creating client roots and parents, which concurrent streams may share.
 	createMu sync.Mutex
 	wg       sync.WaitGroup
 }
-
-// bannerTimeout bounds the handshake and hello of a new connection.
-const bannerTimeout = 10 * time.Second
 
 // New returns a server using z for every zfs operation.
 func New(z *zfs.Runner, opts Options) (*Server, error) {
 	if err := zfs.ValidateDataset(opts.Root); err != nil {
 		return nil, fmt.Errorf("receiver root: %w", err)
 	}
-	if opts.MaxStreams <= 0 {
-		opts.MaxStreams = 4
-	}
-	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 60 * time.Second
-	}
-	if opts.StallTimeout <= 0 {
-		opts.StallTimeout = 5 * time.Minute
-	}
-	if opts.Version == "" {
-		opts.Version = "dev"
-	}
+	setDefault(&opts.MaxStreams, DefaultMaxStreams)
+	setDefault(&opts.MaxStreamsPerClient, min(DefaultMaxStreamsPerClient, opts.MaxStreams))
+	opts.MaxStreamsPerClient = min(opts.MaxStreamsPerClient, opts.MaxStreams)
+	setDefault(&opts.MaxConnections, DefaultMaxConnections)
+	setDefault(&opts.MaxConnectionsPerClient, DefaultMaxConnectionsPerClient)
+	setDefault(&opts.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&opts.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&opts.HelloTimeout, DefaultHelloTimeout)
+	setDefault(&opts.StallTimeout, DefaultStallTimeout)
+	setDefault(&opts.MinRate, DefaultMinRate)
+	setDefault(&opts.RateWindow, DefaultRateWindow)
+	setDefault(&opts.Version, "dev")
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{opts: opts, zfs: z, log: log, streams: make(chan struct{}, opts.MaxStreams),
-		busy: map[string]bool{}}, nil
+		conns: make(chan struct{}, opts.MaxConnections), busy: map[string]bool{}, streamsOf: map[string]int{},
+		connsOf: map[string]int{}}, nil
+}
+
+// setDefault sets *v to def when it is zero or negative.
+func setDefault[T int | int64 | time.Duration | string](v *T, def T) {
+	var zero T
+	if *v <= zero {
+		*v = def
+	}
 }
 
 // ServeTLS accepts connections on ln until ctx ends, then waits for the sessions in progress: each ends at
-// its next frame boundary or, mid-stream, by killing zfs receive, which leaves a resumable state.
+// its next frame boundary or, mid-stream, by killing zfs receive, which leaves a resumable state. A failed
+// accept (out of file descriptors, a connection aborted before it was accepted) is retried after a pause
+// that grows from 5 ms to 1 s; only a closed listener ends the loop.
 func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, conf *tls.Config) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	defer s.wg.Wait()
+	var pause time.Duration
 	for {
+		// A slot first: beyond max_connections, connections wait in the listen backlog and hold no descriptor.
+		select {
+		case s.conns <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		c, err := ln.Accept()
 		if err != nil {
-			s.wg.Wait()
+			<-s.conns
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("accept: %w", err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept: %w", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "retry_in", pause)
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
 		}
+		pause = 0
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-s.conns }()
 			s.serveTLSConn(ctx, tls.Server(transport.Buffered(c), conf))
 		}()
 	}
@@ -102,7 +160,7 @@ func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, conf *tls.Config
 
 func (s *Server) serveTLSConn(ctx context.Context, c *tls.Conn) {
 	defer c.Close()
-	client, err := tlsconf.Accept(ctx, c, bannerTimeout)
+	client, err := tlsconf.Accept(ctx, c, s.opts.HelloTimeout)
 	if err != nil {
 		s.log.Warn("connection refused", "remote", c.RemoteAddr().String(), "err", err)
 		s.opts.Metrics.refused()
@@ -125,20 +183,53 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn, client string) error
 	if err != nil {
 		return err
 	}
-	conn := transport.Guard(ctx, c, transport.Timeouts{Read: bannerTimeout, Write: bannerTimeout})
+	admitted := s.enter(client)
+	defer s.leave(client)
+	// Banner and hello must be complete by one deadline, however slowly their bytes arrive.
+	deadline := time.Now().Add(s.opts.HelloTimeout)
+	conn := transport.Guard(ctx, c, transport.Timeouts{Read: s.opts.HelloTimeout, Write: s.opts.HelloTimeout})
 	defer conn.Close()
-	if err := transport.Handshake(ctx, conn, bannerTimeout); err != nil {
+	if err := transport.Handshake(ctx, conn, time.Until(deadline)); err != nil {
 		return err
 	}
-	if _, err := transport.Expect[*transport.Hello](conn); err != nil {
+	if err := conn.SetDeadline(deadline); err != nil {
+		return err
+	}
+	if _, err := transport.ExpectLimit[*transport.Hello](conn, transport.MaxHelloPayload); err != nil {
 		return fmt.Errorf("hello: %w", err)
 	}
+	if !admitted {
+		s.opts.Metrics.refused()
+		err := fmt.Errorf("client %q already has %d connections (max_connections_per_client); retry later",
+			client, s.opts.MaxConnectionsPerClient)
+		return errors.Join(err, transport.WriteError(conn, transport.CodeBusy, err))
+	}
 	if err := transport.WriteMessage(conn, &transport.Hello{Name: "hotzfs-receiver", Version: s.opts.Version}); err != nil {
+		return err
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return err
 	}
 	sess := &session{srv: s, conn: conn, client: client, root: root, policy: policy,
 		log: s.log.With("client", client)}
 	return sess.loop(ctx)
+}
+
+// enter counts a connection of client and reports whether it is within max_connections_per_client; leave
+// undoes it, admitted or not.
+func (s *Server) enter(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.connsOf[client]++
+	return s.connsOf[client] <= s.opts.MaxConnectionsPerClient
+}
+
+func (s *Server) leave(client string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connsOf[client]--; s.connsOf[client] <= 0 {
+		delete(s.connsOf, client)
+	}
 }
 
 // session is one client connection.
@@ -153,8 +244,7 @@ type session struct {
 
 func (ss *session) loop(ctx context.Context) error {
 	for {
-		ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.IdleTimeout, Write: ss.srv.opts.StallTimeout})
-		m, err := transport.ReadMessage(ss.conn)
+		m, err := ss.readRequest()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -168,6 +258,39 @@ func (ss *session) loop(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// readRequest waits up to idle_timeout for the next request to begin; once its first byte is in, the whole
+// request must arrive within request_timeout, however slowly its bytes trickle.
+func (ss *session) readRequest() (transport.Message, error) {
+	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.IdleTimeout, Write: ss.srv.opts.StallTimeout})
+	r := &requestReader{conn: ss.conn, timeout: ss.srv.opts.RequestTimeout}
+	m, err := transport.ReadMessage(r)
+	if derr := ss.conn.SetReadDeadline(time.Time{}); err == nil && derr != nil {
+		return nil, derr
+	}
+	if r.started && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = fmt.Errorf("request not complete within %s (request_timeout): %w", ss.srv.opts.RequestTimeout, err)
+	}
+	return m, err
+}
+
+// requestReader sets the connection's absolute read deadline when the first byte of a request arrives.
+type requestReader struct {
+	conn    *transport.Conn
+	timeout time.Duration
+	started bool
+}
+
+func (r *requestReader) Read(p []byte) (int, error) {
+	n, err := r.conn.Read(p)
+	if n > 0 && !r.started {
+		r.started = true
+		if derr := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return n, err
 }
 
 // handle serves one request. A request that fails is answered with an error message and the session goes on;
@@ -190,7 +313,7 @@ func (ss *session) handle(ctx context.Context, m transport.Message) error {
 	if reqErr != nil {
 		ss.srv.opts.Metrics.failed(m.Kind())
 		ss.log.Warn("request failed", "request", m.Kind(), "err", reqErr)
-		if err := transport.WriteError(ss.conn, errorCode(reqErr), reqErr); err != nil && connErr == nil {
+		if err := ss.writeError(requestLabel(m), reqErr); err != nil && connErr == nil {
 			connErr = err
 		}
 	}

@@ -11,24 +11,39 @@ import (
 const bufferSize = 256 << 10
 
 // Buffered returns c with buffered reads and batched writes; put it under a TLS connection, which otherwise
-// makes one system call per 16 KiB record each way. Reads fill a 256 KiB buffer. Writes go straight through,
-// except inside a batch: a Guard around the TLS connection batches each Write larger than one record, so the
+// makes one system call per 16 KiB record each way. Reads fill a 256 KiB buffer once the session starts: a
+// Guard around the TLS connection, made after the TLS handshake, allocates it (before, reads go straight to
+// c), so a connection that never completes a handshake costs no buffer. Writes go straight through, except
+// inside a batch: a Guard around the TLS connection batches each Write larger than one record, so the
 // records TLS makes of it leave in 256 KiB writes, flushed before that Write returns. Deadlines and Close go
 // to c unchanged.
 func Buffered(c net.Conn) net.Conn {
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, bufferSize)}
+	return &bufferedConn{Conn: c}
 }
 
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r *bufio.Reader // nil until bufferReads
 
 	mu       sync.Mutex // one writer at a time: TLS's own records, and alerts from a reading goroutine
 	batching bool
 	pending  []byte // written in this batch, not yet sent; allocated at the first batch
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// bufferReads makes later reads go through a read buffer. Nothing was read ahead before, so nothing is lost;
+// it must not run concurrently with a Read.
+func (c *bufferedConn) bufferReads() {
+	if c.r == nil {
+		c.r = bufio.NewReaderSize(c.Conn, bufferSize)
+	}
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	if c.r == nil {
+		return c.Conn.Read(p)
+	}
+	return c.r.Read(p)
+}
 
 func (c *bufferedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"testing"
@@ -63,5 +64,22 @@ func TestBufferedBatchReportsFlushError(t *testing.T) {
 	})
 	if !errors.Is(err, broken) {
 		t.Fatalf("a failed flush at the end of a batch gave %v", err)
+	}
+}
+
+// TestBufferedAllocatesAfterTheHandshake: the 256 KiB read buffer comes with the Guard (made once the TLS
+// handshake is over), not with the accepted connection.
+func TestBufferedAllocatesAfterTheHandshake(t *testing.T) {
+	client, server, _ := tlsPair(t)
+	for _, c := range []net.Conn{client, server} {
+		b := c.(*tls.Conn).NetConn().(*bufferedConn)
+		if b.r != nil {
+			t.Fatal("the read buffer exists before the session started")
+		}
+		g := Guard(t.Context(), c, Timeouts{})
+		if b.r == nil {
+			t.Fatal("Guard did not give the connection its read buffer")
+		}
+		g.stop()
 	}
 }

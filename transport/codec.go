@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -73,6 +74,9 @@ func DecodeMessage(payload []byte) (Message, error) {
 }
 
 func strictUnmarshal(data []byte, v any) error {
+	if err := checkShape(data); err != nil {
+		return err
+	}
 	if err := checkKeys(data); err != nil {
 		return err
 	}
@@ -89,14 +93,15 @@ func strictUnmarshal(data []byte, v any) error {
 
 // checkKeys closes two gaps of encoding/json: it matches field names case-insensitively and lets a repeated
 // key override the first. Our keys are lowercase snake_case, so any other key, or a repeated one, is refused.
+// Its stack of objects reuses its slices, so a frame of many small objects costs no allocation per object.
 func checkKeys(data []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	type frame struct {
 		object bool
-		keys   map[string]bool
-		expect bool // next token in this object is a key
+		keys   []string // of this object so far; few, so a linear search is cheap
+		expect bool     // next token in this object is a key
 	}
-	var stack []*frame
+	var stack []frame
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
@@ -107,7 +112,7 @@ func checkKeys(data []byte) error {
 		}
 		var top *frame
 		if len(stack) > 0 {
-			top = stack[len(stack)-1]
+			top = &stack[len(stack)-1]
 		}
 		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
 			stack = stack[:len(stack)-1]
@@ -115,10 +120,13 @@ func checkKeys(data []byte) error {
 		}
 		if top != nil && top.object && top.expect {
 			key, _ := tok.(string)
-			if !isFieldName(key) || top.keys[key] {
+			if !isFieldName(key) || slices.Contains(top.keys, key) {
 				return fmt.Errorf("field %.40q is repeated or not a lowercase field name", key)
 			}
-			top.keys[key] = true
+			if len(top.keys) == maxFields {
+				return fmt.Errorf("an object with more than %d fields", maxFields)
+			}
+			top.keys = append(top.keys, key)
 			top.expect = false
 			continue
 		}
@@ -126,10 +134,18 @@ func checkKeys(data []byte) error {
 			top.expect = true // a value was read: a key comes next
 		}
 		if d, ok := tok.(json.Delim); ok {
-			stack = append(stack, &frame{object: d == '{', keys: map[string]bool{}, expect: d == '{'})
+			if len(stack) < cap(stack) {
+				stack = stack[:len(stack)+1]
+				stack[len(stack)-1] = frame{object: d == '{', keys: stack[len(stack)-1].keys[:0], expect: d == '{'}
+			} else {
+				stack = append(stack, frame{object: d == '{', expect: d == '{'})
+			}
 		}
 	}
 }
+
+// maxFields bounds the fields of one JSON object; the largest message type has 12.
+const maxFields = 32
 
 func isFieldName(k string) bool {
 	for i := 0; i < len(k); i++ {
@@ -153,7 +169,14 @@ func WriteMessage(w io.Writer, m Message) error {
 // [Expect] to turn it into a *RemoteError. It returns io.EOF when the peer closed the connection cleanly
 // between messages.
 func ReadMessage(r io.Reader) (Message, error) {
+	return ReadMessageLimit(r, MaxControlPayload)
+}
+
+// ReadMessageLimit is ReadMessage with a smaller frame limit, such as MaxHelloPayload: a frame whose length
+// field exceeds limit is refused before its payload is read.
+func ReadMessageLimit(r io.Reader, limit int) (Message, error) {
 	fr := NewFrameReader(r, nil)
+	fr.controlLimit = min(limit, MaxControlPayload)
 	t, payload, err := fr.Next()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -170,8 +193,13 @@ func ReadMessage(r io.Reader) (Message, error) {
 // Expect reads one control message of type T (a pointer type such as *Hello). An ErrorMsg from the peer
 // becomes a *RemoteError; any other message type is an ErrProtocol error.
 func Expect[T Message](r io.Reader) (T, error) {
+	return ExpectLimit[T](r, MaxControlPayload)
+}
+
+// ExpectLimit is Expect with the frame limit of [ReadMessageLimit].
+func ExpectLimit[T Message](r io.Reader, limit int) (T, error) {
 	var zero T
-	m, err := ReadMessage(r)
+	m, err := ReadMessageLimit(r, limit)
 	if err != nil {
 		return zero, err
 	}
@@ -204,4 +232,51 @@ func truncateMessage(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Bounds on the shape of a control message's JSON, checked by a byte scan before any decoder runs. The
+// deepest message hotzfs has, a list response (envelope, body, datasets, dataset, snapshots, snapshot), nests
+// 6 deep; no array it sends has more than maxNames elements.
+const (
+	maxNesting  = 8
+	maxElements = maxNames
+)
+
+// checkShape refuses JSON text whose objects and arrays nest more than maxNesting deep or whose arrays have
+// more than maxElements elements. It counts brackets and commas outside strings and allocates nothing, so a
+// hostile frame of a million '[' (or of a million tiny objects) is refused before a decoder builds a
+// structure for each of them.
+func checkShape(data []byte) error {
+	var array [maxNesting + 1]bool // per open container: is it an array
+	var elements [maxNesting + 1]int
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth == maxNesting {
+				return fmt.Errorf("objects and arrays nest more than %d deep", maxNesting)
+			}
+			depth++
+			array[depth], elements[depth] = c == '[', 0
+		case c == '}' || c == ']':
+			depth = max(depth-1, 0)
+		case c == ',' && array[depth]:
+			if elements[depth]++; elements[depth] >= maxElements {
+				return fmt.Errorf("an array of more than %d elements", maxElements)
+			}
+		}
+	}
+	return nil
 }

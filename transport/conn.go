@@ -31,8 +31,13 @@ type Conn struct {
 	canceled bool
 	readCap  time.Time // absolute deadlines set through SetDeadline and friends; zero: none
 	writeCap time.Time
-	stop     func() bool
-	batcher  *bufferedConn // under a TLS connection made with Buffered: batches large writes; else nil
+	// A minimum rate (SetMinRate): each direction has a budget of time it may spend waiting for the peer.
+	minRate     int64 // bytes per second; 0: none
+	rateWindow  time.Duration
+	readBudget  time.Duration
+	writeBudget time.Duration
+	stop        func() bool
+	batcher     *bufferedConn // under a TLS connection made with Buffered: batches large writes; else nil
 }
 
 // tlsRecord is the most plaintext one TLS record carries: a write of more becomes several records.
@@ -42,7 +47,9 @@ const tlsRecord = 16 << 10
 func Guard(ctx context.Context, c net.Conn, t Timeouts) *Conn {
 	g := &Conn{Conn: c, ctx: ctx}
 	if tc, ok := c.(*tls.Conn); ok {
-		g.batcher, _ = tc.NetConn().(*bufferedConn)
+		if g.batcher, _ = tc.NetConn().(*bufferedConn); g.batcher != nil {
+			g.batcher.bufferReads() // the handshake is over: the session's traffic starts
+		}
 	}
 	g.SetTimeouts(t)
 	g.stop = context.AfterFunc(ctx, func() {
@@ -68,15 +75,46 @@ func (g *Conn) SetTimeouts(t Timeouts) {
 	g.write.Store(int64(t.Write))
 }
 
+// SetMinRate makes the connection fail an operation once the peer moves less than bytesPerSecond, averaged
+// over window: the time each direction spends blocked in Read or Write draws on a budget of at most window
+// (full when set), and every byte moved earns 1/bytesPerSecond s back. A peer that trickles bytes therefore
+// runs out of budget within about window however often a byte arrives, unlike a per-operation timeout, while
+// time this side spends elsewhere (zfs busy on disk) is not held against the peer. 0 turns it off.
+func (g *Conn) SetMinRate(bytesPerSecond int64, window time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if bytesPerSecond <= 0 || window <= 0 {
+		g.minRate = 0
+		return
+	}
+	g.minRate, g.rateWindow = bytesPerSecond, window
+	g.readBudget, g.writeBudget = window, window
+}
+
+// spend charges an operation that took elapsed and moved n bytes to budget, and reports whether the budget
+// ran out.
+func (g *Conn) spend(budget *time.Duration, elapsed time.Duration, n int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.minRate == 0 {
+		return false
+	}
+	earned := time.Duration(int64(n) * int64(time.Second) / g.minRate)
+	*budget = min(*budget-elapsed+earned, g.rateWindow)
+	return *budget <= 0
+}
+
 // Read reads with a fresh read deadline.
 func (g *Conn) Read(p []byte) (int, error) {
 	timeout := time.Duration(g.read.Load())
-	if err := g.arm(timeout, &g.readCap, g.Conn.SetReadDeadline); err != nil {
+	if err := g.arm(timeout, &g.readCap, &g.readBudget, g.Conn.SetReadDeadline); err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	n, err := g.Conn.Read(p)
+	slow := g.spend(&g.readBudget, time.Since(start), n)
 	if err != nil {
-		err = g.explain(err, "no data from the peer", timeout)
+		err = g.explain(err, "no data from the peer", timeout, &g.readCap, slow)
 	}
 	return n, err
 }
@@ -85,9 +123,10 @@ func (g *Conn) Read(p []byte) (int, error) {
 // in a few large writes.
 func (g *Conn) Write(p []byte) (int, error) {
 	timeout := time.Duration(g.write.Load())
-	if err := g.arm(timeout, &g.writeCap, g.Conn.SetWriteDeadline); err != nil {
+	if err := g.arm(timeout, &g.writeCap, &g.writeBudget, g.Conn.SetWriteDeadline); err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	var n int
 	var err error
 	if g.batcher != nil && len(p) > tlsRecord {
@@ -95,25 +134,33 @@ func (g *Conn) Write(p []byte) (int, error) {
 	} else {
 		n, err = g.Conn.Write(p)
 	}
+	slow := g.spend(&g.writeBudget, time.Since(start), n)
 	if err != nil {
-		err = g.explain(err, "the peer accepted no data", timeout)
+		err = g.explain(err, "the peer accepted no data", timeout, &g.writeCap, slow)
 	}
 	return n, err
 }
 
-// arm sets the operation's deadline: now+timeout, or the absolute cap if that comes first.
-func (g *Conn) arm(timeout time.Duration, limit *time.Time, set func(time.Time) error) error {
+// arm sets the operation's deadline: now+timeout, the absolute cap or, with a minimum rate, the end of the
+// direction's budget, whichever comes first.
+func (g *Conn) arm(timeout time.Duration, limit *time.Time, budget *time.Duration, set func(time.Time) error) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.canceled {
 		return fmt.Errorf("connection: %w", context.Cause(g.ctx))
 	}
+	now := time.Now()
 	var d time.Time
 	if timeout > 0 {
-		d = time.Now().Add(timeout)
+		d = now.Add(timeout)
 	}
 	if !limit.IsZero() && (d.IsZero() || limit.Before(d)) {
 		d = *limit
+	}
+	if g.minRate > 0 {
+		if end := now.Add(max(*budget, 0)); d.IsZero() || end.Before(d) {
+			d = end
+		}
 	}
 	if err := set(d); err != nil && !errors.Is(err, os.ErrNoDeadline) {
 		return fmt.Errorf("set deadline: %w", err)
@@ -121,16 +168,22 @@ func (g *Conn) arm(timeout time.Duration, limit *time.Time, set func(time.Time) 
 	return nil
 }
 
-// explain turns a deadline error into one that says which timeout fired, or the context's cause.
-func (g *Conn) explain(err error, what string, timeout time.Duration) error {
+// explain turns a deadline error into one that says which timeout fired, or the context's cause; slow says
+// the minimum rate's budget ran out.
+func (g *Conn) explain(err error, what string, timeout time.Duration, limit *time.Time, slow bool) error {
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		return err
 	}
 	g.mu.Lock()
-	canceled := g.canceled
+	canceled, rate, window, capped := g.canceled, g.minRate, g.rateWindow, !limit.IsZero() && !time.Now().Before(*limit)
 	g.mu.Unlock()
-	if canceled {
+	switch {
+	case canceled:
 		return fmt.Errorf("connection: %w", context.Cause(g.ctx))
+	case capped:
+		return fmt.Errorf("the peer did not complete the exchange by its deadline: %w", err)
+	case slow:
+		return fmt.Errorf("the peer moved less than %d bytes/s over %s (minimum rate): %w", rate, window, err)
 	}
 	return fmt.Errorf("%s for %s (timeout): %w", what, timeout, err)
 }

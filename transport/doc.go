@@ -20,7 +20,9 @@
 // [Conn.Authenticated]) the frames of a data stream (data, end, error trailer) carry 0 in the checksum field
 // instead: TLS's AEAD already rejects any altered, dropped or reordered byte, and a CRC pass over every byte
 // on each side is a cost a slow CPU notices. Control frames always carry their CRC. Each type has its own size
-// limit, checked before anything is allocated: see [FrameType] and [MaxPayload].
+// limit, checked before anything is allocated: see [FrameType] and [MaxPayload]; a hello has a smaller one
+// ([MaxHelloPayload]). A control message's JSON is refused before it is decoded when it nests more than 8
+// deep or has an array of more than 10,000 elements, so a hostile frame costs no more than its own bytes.
 //
 // A data stream is a run of data frames (all [FrameData] or all [FrameZstd], one zstd stream across them)
 // closed by exactly one [FrameEnd] (raw byte and frame counts, checked by the reader) or one [FrameError]

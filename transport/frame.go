@@ -26,6 +26,9 @@ const (
 const (
 	HeaderLen         = 9       // type, length, crc32c
 	MaxControlPayload = 1 << 20 // JSON control messages
+	// MaxHelloPayload is the control frame limit while a hello is expected: the largest valid Hello (64
+	// capabilities and the longest name and version) takes under 5 KiB.
+	MaxHelloPayload   = 8 << 10
 	MaxDataPayload    = 1 << 20 // FrameData and FrameZstd
 	MaxErrorPayload   = 64 << 10
 	endPayloadLen     = 16
@@ -77,6 +80,7 @@ type FrameReader struct {
 	// authenticated: the carrier authenticates every byte (TLS), so data-stream frames carry a zero checksum
 	// field, which is required to be zero and not computed.
 	authenticated bool
+	controlLimit  int // if > 0, replaces MaxControlPayload
 	wire          atomic.Int64
 }
 
@@ -99,6 +103,9 @@ func (fr *FrameReader) Next() (FrameType, []byte, error) {
 	limit, ok := MaxPayload(t)
 	if !ok {
 		return 0, nil, protocolErrorf("unknown frame type %d", uint8(t))
+	}
+	if t == FrameControl && fr.controlLimit > 0 {
+		limit = fr.controlLimit
 	}
 	if int64(length) > int64(limit) {
 		return 0, nil, protocolErrorf("%s frame of %d bytes exceeds the limit of %d", t, length, limit)

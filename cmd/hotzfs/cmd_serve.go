@@ -54,8 +54,12 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		return usagef("--stdio and --client go together")
 	}
 	log := g.logger()
-	ropts := receiver.Options{Root: cfg.Root, Clients: map[string]receiver.Client{}, MaxStreams: cfg.MaxStreams,
-		IdleTimeout: time.Duration(cfg.IdleTimeout), StallTimeout: time.Duration(cfg.StallTimeout),
+	ropts := receiver.Options{Root: cfg.Root, Clients: map[string]receiver.Client{},
+		MaxStreams: cfg.MaxStreams, MaxStreamsPerClient: cfg.MaxStreamsPerClient,
+		MaxConnections: cfg.MaxConnections, MaxConnectionsPerClient: cfg.MaxConnectionsPerClient,
+		IdleTimeout: time.Duration(cfg.IdleTimeout), RequestTimeout: time.Duration(cfg.RequestTimeout),
+		HelloTimeout: time.Duration(cfg.HelloTimeout), StallTimeout: time.Duration(cfg.StallTimeout),
+		MinRate: int64(cfg.MinRate), RateWindow: time.Duration(cfg.RateWindow),
 		Version: currentVersion().Version, Logger: log}
 	for name, c := range cfg.Clients {
 		ropts.Clients[name] = receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
