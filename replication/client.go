@@ -37,7 +37,7 @@ func NewClient(ctx context.Context, c net.Conn, name, version string) (*Client, 
 		conn.Close()
 		return nil, err
 	}
-	peer, err := transport.Expect[*transport.Hello](conn)
+	peer, err := transport.ExpectLimit[*transport.Hello](conn, transport.MaxHelloPayload)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("receiver hello: %w", err)
