@@ -117,7 +117,7 @@ jobs:
 		!strings.HasPrefix(name, p.dst+"/backup/hv1/") {
 		t.Fatalf("resume token decodes to %q guid %d (%v), want the backup's snapshot", name, guid, err)
 	}
-	t.Logf("interrupted: %s holds a partial receive", into)
+	t.Logf("interrupted: %s holds a partial receive, token %s", into, token)
 
 	// Run it again: the partial state goes, the restore completes.
 	got, err := run("restore", ds, "--into", into)

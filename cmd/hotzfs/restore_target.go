@@ -109,14 +109,14 @@ func resumeTokenTarget(token string) (string, uint64, error) {
 }
 
 // nativeNVListTarget finds toname and toguid in a native-encoded nvlist: a 4-byte header (encoding 0 =
-// native, endianness 1 = little), the 24-byte nvlist_t, then pairs of {int32 size, int16 name size,
+// native, endianness 1 = little), the list's int32 version and uint32 flags, then pairs of {int32 size, int16 name size,
 // int16 reserved, int32 element count, int32 type, name with its NUL padded to 8, value}, ended by a size 0.
 func nativeNVListTarget(b []byte) (string, uint64, error) {
 	const (
 		typeUint64 = 8
 		typeString = 9
 	)
-	if len(b) < 28 || b[0] != 0 {
+	if len(b) < 12 || b[0] != 0 {
 		return "", 0, fmt.Errorf("resume token: not a native nvlist")
 	}
 	var bo binary.ByteOrder = binary.BigEndian
@@ -125,7 +125,7 @@ func nativeNVListTarget(b []byte) (string, uint64, error) {
 	}
 	var name string
 	var guid uint64
-	for off := 28; off+16 <= len(b); {
+	for off := 12; off+16 <= len(b); {
 		size := int(int32(bo.Uint32(b[off:])))
 		if size == 0 {
 			break

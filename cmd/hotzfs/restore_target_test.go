@@ -14,7 +14,7 @@ import (
 func nativeNVList(pairs ...any) []byte {
 	var b bytes.Buffer
 	b.Write([]byte{0, 1, 0, 0}) // native, little-endian
-	b.Write(make([]byte, 24))   // nvlist_t
+	b.Write(make([]byte, 8))    // the list's version and flags
 	for i := 0; i < len(pairs); i += 2 {
 		name := pairs[i].(string) + "\x00"
 		var typ uint32
