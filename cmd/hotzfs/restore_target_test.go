@@ -57,6 +57,15 @@ func TestResumeTokenTarget(t *testing.T) {
 	if err != nil || name != "backup/hv1/tank/data@hotzfs_2024" || guid != 0xa1b2c3d4e5f60718 {
 		t.Fatalf("decoded %q %x %v", name, guid, err)
 	}
+	// A token OpenZFS 2.3 left on an interrupted restore (TestRealRestoreInterruptedThenRunAgain, which checks
+	// the GUID against the snapshot's).
+	real := "1-12667eae30-e0-789c636064000310a500c4ec50360710e72765a5269740f80cd8e4d3d28a534b18e00024cf86249f5459925acc" +
+		"802a8facbf243fbd34338581c1dab7edfac6f00bcb0290e439c1f27989b9a90c0c1955c6161646fa4989c9d9a505fa196586fa601143" +
+		"fd94c49244878cfc92aab4e2782303233343201162686c64686a1905b513007e9c21b3"
+	name, guid, err = resumeTokenTarget(real)
+	if err != nil || name != "hz3882/backup/hv1/hz3881/data@hotzfs_20261202T132159Z" || guid != 0xa6d057b1d7864d3b {
+		t.Errorf("real token decoded to %q %x %v", name, guid, err)
+	}
 	for _, bad := range []string{"", "2-1-2-00", "1-x-zz-00", "1-0-10-00ff", token(packed[:40]),
 		token(nativeNVList("toname", "a@b")), strings.Replace(token(packed), "-", "-1", 2)} {
 		if _, _, err := resumeTokenTarget(bad); err == nil {
