@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -18,12 +19,13 @@ import (
 )
 
 type failoverOptions struct {
-	config string
-	client string
-	uri    string
-	suffix string
-	start  bool
-	yes    bool
+	config  string
+	client  string
+	uri     string
+	suffix  string
+	network string
+	start   bool
+	yes     bool
 }
 
 func newFailoverCmd(g *globalOptions) *cobra.Command {
@@ -32,9 +34,12 @@ func newFailoverCmd(g *globalOptions) *cobra.Command {
 		Use:   "failover GUEST",
 		Short: "On the receiver host: clone a guest's latest received disks and define (and start) it here",
 		Long: `failover runs on the backup host. It finds the datasets of GUEST among what CLIENT sent (by the domain
-XML stored with each received snapshot), clones each one's latest snapshot to DATASET` + "`-failover`" + `, rewrites
-the guest's disk paths to the clones and defines the guest in the local libvirt; --start boots it. The received
-datasets are not modified, so replication can go on. Without --yes it prints the plan only.`,
+XML stored with each received snapshot), clones each one's latest snapshot to DATASET` + "`-failover`" + ` and defines the guest in the local libvirt
+with its disks on the clones; --start boots it. The received datasets are not modified, so replication can go on.
+The stored XML came from the client and is not trusted: the defined domain is built from an allowlist of it
+(memory, vcpus, cpu model, os and boot order, features, clock, the disks on the clones, the agent channel, pty
+consoles) and the plan lists everything left out. It gets a network interface only with --network NAME.
+Without --yes it prints the plan only.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFailover(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
@@ -45,6 +50,7 @@ datasets are not modified, so replication can go on. Without --yes it prints the
 	f.StringVar(&opts.client, "client", "", "the client (sending host) whose backup to use")
 	f.StringVar(&opts.uri, "libvirt", "qemu:///system", "libvirt URI on this host")
 	f.StringVar(&opts.suffix, "suffix", "-failover", "appended to each cloned dataset's name")
+	f.StringVar(&opts.network, "network", "", "libvirt network of this host for the guest's one virtio interface (default: no interface)")
 	f.BoolVar(&opts.start, "start", false, "start the guest after defining it")
 	f.BoolVar(&opts.yes, "yes", false, "carry out the plan")
 	_ = cmd.MarkFlagRequired("client")
@@ -72,14 +78,18 @@ func runFailover(ctx context.Context, g *globalOptions, w io.Writer, opts failov
 	if err != nil {
 		return err
 	}
-	// The disk paths of the stored XML must all move to the clones; find out before cloning anything.
-	paths := map[string]string{}
+	// Build the domain before cloning anything: a stored XML that cannot be defined refuses the failover.
+	spec := guest.BuildSpec{Name: name, Network: opts.network, Volumes: map[string]string{}, Filesystems: map[string]string{}}
 	for _, d := range disks {
-		paths["/dev/zvol/"+d.Rel] = "/dev/zvol/" + d.Clone
-		paths["/"+d.Rel] = "/" + d.Clone
+		if d.Type == zfs.Volume {
+			spec.Volumes["/dev/zvol/"+d.Rel] = "/dev/zvol/" + d.Clone
+		} else {
+			spec.Filesystems["/"+d.Rel] = "/" + d.Clone // the clone's mountpoint is known once it exists
+		}
 	}
-	if _, err := guest.RewriteForRestore(xml, name, paths); err != nil {
-		return err
+	plan, err := guest.BuildDomain(xml, spec)
+	if err != nil {
+		return fmt.Errorf("failover of %s: %w", name, err)
 	}
 	for _, d := range disks {
 		fmt.Fprintf(w, "clone %s → %s\n", d.Snapshot, d.Clone)
@@ -89,6 +99,7 @@ func runFailover(ctx context.Context, g *globalOptions, w io.Writer, opts failov
 		fmt.Fprint(w, ", then start it")
 	}
 	fmt.Fprintln(w)
+	printDropped(w, plan, opts.network)
 	if !opts.yes {
 		fmt.Fprintln(w, "nothing done: add --yes to carry it out")
 		return nil
@@ -97,20 +108,34 @@ func runFailover(ctx context.Context, g *globalOptions, w io.Writer, opts failov
 		if err := z.Clone(ctx, d.Snapshot, d.Clone, nil); err != nil {
 			return err
 		}
-		if props, err := z.GetProps(ctx, d.Clone, "mountpoint"); err == nil && strings.HasPrefix(props["mountpoint"], "/") {
-			paths["/"+d.Rel] = props["mountpoint"]
+		if d.Type == zfs.Volume {
+			continue
 		}
+		props, err := z.GetProps(ctx, d.Clone, "mountpoint", "mounted")
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(props["mountpoint"], "/") || props["mounted"] != "yes" {
+			return fmt.Errorf("clone %s is not mounted (mountpoint %q): mount it (zfs mount %s) and run the failover "+
+				"again after destroying the clones, or define the guest by hand", d.Clone, props["mountpoint"], d.Clone)
+		}
+		spec.Filesystems["/"+d.Rel] = props["mountpoint"]
 	}
-	newXML, err := guest.RewriteForRestore(xml, name, paths)
+	built, err := guest.BuildDomain(xml, spec)
+	if err == nil {
+		err = guest.CheckDisks(built.Disks)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("refusing to define %s: %w; nothing defined, the clones stay (zfs destroy them to run "+
+			"the failover again)", name, err)
 	}
+	logDropped(g.logger(), name, built)
 	client, err := guest.Connect(ctx, guest.Options{URI: opts.uri, Logger: g.logger()})
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	dom, err := client.Define(ctx, newXML)
+	dom, err := client.Define(ctx, built.XML)
 	if err != nil {
 		return err
 	}
@@ -122,6 +147,28 @@ func runFailover(ctx context.Context, g *globalOptions, w io.Writer, opts failov
 		fmt.Fprintf(w, "started %s\n", dom.Name)
 	}
 	return nil
+}
+
+// printDropped lists, in a plan, what of a stored domain XML the defined guest will not have.
+func printDropped(w io.Writer, b guest.Built, network string) {
+	if network != "" {
+		fmt.Fprintf(w, "the guest gets one virtio interface on network %s\n", network)
+	} else {
+		fmt.Fprintln(w, "the guest gets no network interface (--network NAME gives it one)")
+	}
+	if len(b.Dropped) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "left out of the stored domain XML (not on the allowlist; add by hand what this host should give it):")
+	for _, d := range b.Dropped {
+		fmt.Fprintf(w, "  - %s\n", d)
+	}
+}
+
+func logDropped(log *slog.Logger, name string, b guest.Built) {
+	for _, d := range b.Dropped {
+		log.Warn("left out of the stored domain XML", "guest", name, "dropped", d)
+	}
 }
 
 // findGuestDisks finds the client's datasets whose newest snapshot carries the domain XML of guest name.

@@ -29,6 +29,7 @@ type restoreOptions struct {
 	inPlace  bool
 	yes      bool
 	define   bool
+	network  string
 }
 
 func newRestoreCmd(g *globalOptions) *cobra.Command {
@@ -42,7 +43,12 @@ By default it goes into a new dataset next to the original (DATASET-restore-SNAP
 leaving the original untouched. --in-place rolls DATASET itself back to the snapshot (it must still exist
 locally, and the guest using it must be shut off); it destroys newer local snapshots, so it shows the plan
 and acts only with --yes. --define re-creates the guest from the domain XML stored with the backup, named
-NAME-restored, with its disk paths pointing at the restored dataset.`,
+NAME-restored, with its disks on the restored dataset: the XML comes back from the receiver and is not
+trusted, so the domain is built from an allowlist of it (see hotzfs failover --help) and what is left out is
+listed; --network NAME gives it one virtio interface on that libvirt network (default: none).
+
+A restore that was interrupted can be run again as it was: the partial state it left in the target is
+discarded and the restore starts over; a target that already holds the snapshot is left as it is.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRestore(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
@@ -56,6 +62,7 @@ NAME-restored, with its disk paths pointing at the restored dataset.`,
 	f.BoolVar(&opts.inPlace, "in-place", false, "roll DATASET itself back (guest shut off)")
 	f.BoolVar(&opts.yes, "yes", false, "carry out an --in-place rollback")
 	f.BoolVar(&opts.define, "define", false, "define the guest from the stored domain XML, pointing at the restored disk")
+	f.StringVar(&opts.network, "network", "", "with --define: libvirt network for the guest's one virtio interface (default: no interface)")
 	return cmd
 }
 
@@ -98,38 +105,45 @@ func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restore
 	if err := zfs.ValidateDataset(into); err != nil {
 		return usageError{err}
 	}
-	if ok, err := env.ZFS.Exists(ctx, into); err != nil {
+	done, err := prepareRestoreTarget(ctx, env, w, into, dataset, snap)
+	if err != nil {
 		return err
-	} else if ok {
-		return usagef("%s exists; choose another name with --into", into)
 	}
-	fmt.Fprintf(w, "restoring %s@%s (%s, %s) into %s\n", dataset, snap.Name, orDash(snap.Consistency),
-		snap.Creation.Local().Format(time.RFC3339), into)
+	if done && !opts.define {
+		return nil
+	}
+	if !done {
+		fmt.Fprintf(w, "restoring %s@%s (%s, %s) into %s\n", dataset, snap.Name, orDash(snap.Consistency),
+			snap.Creation.Local().Format(time.RFC3339), into)
+	}
 	ready, stream, err := client.Fetch(&transport.SendRequest{Dataset: rel, Snapshot: snap.Name, GUID: snap.GUID,
 		Compression: transport.CompressionDefault})
 	if err != nil {
 		return err
 	}
 	if opts.define { // refuse before receiving anything if the guest cannot be defined on the restored disk
-		if err := checkDefinable(ctx, env, ready.DomainXML, dataset, into); err != nil {
+		if err := checkDefinable(ctx, env, w, ready.DomainXML, dataset, into, opts.network); err != nil {
 			return err
 		}
 	}
-	start := time.Now()
-	progress := transport.NewProgress(start, int64(ready.Estimate))
-	pp := newProgressPrinter()
-	pp.Track("restore "+into, progress)
-	err = env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, countingReader{stream, progress})
-	pp.Close()
-	if err != nil {
-		return fmt.Errorf("receive into %s: %w", into, err)
+	if !done {
+		start := time.Now()
+		progress := transport.NewProgress(start, int64(ready.Estimate))
+		pp := newProgressPrinter()
+		pp.Track("restore "+into, progress)
+		err = env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, countingReader{stream, progress})
+		pp.Close()
+		if err != nil {
+			return fmt.Errorf("receive into %s: %w (run the same restore again to start it over)", into, err)
+		}
+		if _, err := io.Copy(io.Discard, stream); err != nil {
+			return fmt.Errorf("end of the restore stream: %w", err)
+		}
+		fmt.Fprintf(w, "restored %s in %s\n", humanBytes(uint64(stream.RawBytes())), time.Since(start).Round(time.Millisecond))
 	}
-	if _, err := io.Copy(io.Discard, stream); err != nil {
-		return fmt.Errorf("end of the restore stream: %w", err)
-	}
-	fmt.Fprintf(w, "restored %s in %s\n", humanBytes(uint64(stream.RawBytes())), time.Since(start).Round(time.Millisecond))
+	// Already restored, the stream was fetched for the domain XML only: closing the connection (deferred) ends it.
 	if opts.define {
-		return defineRestored(ctx, env, w, ready.DomainXML, dataset, into)
+		return defineRestored(ctx, env, w, ready.DomainXML, dataset, into, opts.network)
 	}
 	return nil
 }
@@ -241,26 +255,34 @@ func restoreInPlace(ctx context.Context, env job.Env, w io.Writer, opts restoreO
 }
 
 // checkDefinable tells whether defineRestored can define the stored guest on the restored dataset, before
-// the restore starts: the restored dataset's mountpoint is not known yet, but whether every disk path moves is.
-func checkDefinable(ctx context.Context, env job.Env, xml, from, into string) error {
-	if _, err := restoredXML(ctx, env, xml, from, into); err != nil {
+// the restore starts (the restored dataset's mountpoint is not known yet, but whether a disk moves is), and
+// prints what of the stored XML the guest will not have.
+func checkDefinable(ctx context.Context, env job.Env, w io.Writer, xml, from, into, network string) error {
+	plan, err := restoredXML(ctx, env, xml, from, into, network)
+	if err != nil {
 		return fmt.Errorf("--define: %w; nothing restored", err)
 	}
+	printDropped(w, plan, network)
 	return nil
 }
 
 // defineRestored defines the stored guest, renamed, with its disks on the restored dataset.
-func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, into string) error {
-	newXML, err := restoredXML(ctx, env, xml, from, into)
-	if err != nil {
-		return err
+func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, into, network string) error {
+	built, err := restoredXML(ctx, env, xml, from, into, network)
+	if err == nil {
+		err = guest.CheckDisks(built.Disks)
 	}
+	if err != nil {
+		return fmt.Errorf("--define: %w; %s is restored, the guest is not defined", err, into)
+	}
+	name, _ := guest.DomainName(built.XML)
+	logDropped(env.Log, name, built)
 	client, err := env.Guests(ctx)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
-	dom, err := client.Define(ctx, newXML)
+	dom, err := client.Define(ctx, built.XML)
 	if err != nil {
 		return err
 	}
@@ -268,16 +290,17 @@ func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 	return nil
 }
 
-// restoredXML is the stored domain XML renamed NAME-restored, with the original dataset's zvol device and
-// mountpoint swapped for the restored dataset's (/DATASET stands in for a mountpoint not known yet).
-func restoredXML(ctx context.Context, env job.Env, xml, from, into string) (string, error) {
+// restoredXML builds the guest NAME-restored from the stored domain XML, its disks moved from the original
+// dataset's zvol device or mountpoint to the restored dataset's (/DATASET stands in for a mountpoint not
+// known yet).
+func restoredXML(ctx context.Context, env job.Env, xml, from, into, network string) (guest.Built, error) {
 	if xml == "" {
-		return "", fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?); restore "+
-			"without --define", from)
+		return guest.Built{}, fmt.Errorf("the backup carries no domain XML (was %s backed up as a guest's disk?); "+
+			"restore without --define", from)
 	}
 	name, err := guest.DomainName(xml)
 	if err != nil {
-		return "", err
+		return guest.Built{}, err
 	}
 	mountpoint := func(ds string) string {
 		if p, err := env.ZFS.GetProps(ctx, ds, "mountpoint"); err == nil && strings.HasPrefix(p["mountpoint"], "/") {
@@ -285,8 +308,9 @@ func restoredXML(ctx context.Context, env job.Env, xml, from, into string) (stri
 		}
 		return "/" + ds
 	}
-	paths := map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into, mountpoint(from): mountpoint(into)}
-	return guest.RewriteForRestore(xml, name+"-restored", paths)
+	return guest.BuildDomain(xml, guest.BuildSpec{Name: name + "-restored", Network: network,
+		Volumes:     map[string]string{"/dev/zvol/" + from: "/dev/zvol/" + into},
+		Filesystems: map[string]string{mountpoint(from): mountpoint(into)}})
 }
 
 // guestsOf returns the guests recorded on a dataset's snapshots (hotzfs:guest), sorted.
