@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/hotzfs/hotzfs/config"
 )
 
 // Scheduler runs the jobs of a config on their cron schedules. A job never overlaps itself: a tick that comes
@@ -20,6 +22,11 @@ type Scheduler struct {
 // StartScheduler schedules every job of env.Config that has a schedule, calling done with each report.
 // It returns the number of scheduled jobs.
 func StartScheduler(ctx context.Context, env Env, done func(*Report)) (*Scheduler, int) {
+	return startScheduler(ctx, env, func(ctx context.Context, j config.Job) *Report { return Run(ctx, env, j, AllSteps) }, done)
+}
+
+// startScheduler schedules run for each job of env.Config that has a schedule.
+func startScheduler(ctx context.Context, env Env, run func(context.Context, config.Job) *Report, done func(*Report)) (*Scheduler, int) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Scheduler{ctx: ctx, cancel: cancel,
 		cron: cron.New(cron.WithChain(cron.SkipIfStillRunning(cronLogger{env.log()})))}
@@ -35,7 +42,7 @@ func StartScheduler(ctx context.Context, env Env, done func(*Report)) (*Schedule
 			if s.ctx.Err() != nil {
 				return
 			}
-			done(Run(s.ctx, env, j, AllSteps))
+			done(run(s.ctx, j))
 		}))
 		n++
 	}
@@ -44,10 +51,11 @@ func StartScheduler(ctx context.Context, env Env, done func(*Report)) (*Schedule
 }
 
 // Stop stops scheduling and cancels running jobs (guests are thawed by the snapshot step's own deferred thaw,
-// interrupted receives stay resumable), then waits for them to return.
+// interrupted receives stay resumable), then waits for them to return. It cancels first: the context cron's
+// Stop returns is done only once the running jobs have returned.
 func (s *Scheduler) Stop() {
-	<-s.cron.Stop().Done() // no new ticks
 	s.cancel()
+	<-s.cron.Stop().Done() // no new ticks, and the running jobs have returned
 	s.running.Wait()
 }
 

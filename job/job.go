@@ -62,6 +62,11 @@ var ErrLocked = errors.New("another hotzfs run holds the job's lock")
 
 // Run runs one job. A failure of one dataset does not stop the others; every failure is in Report.Err.
 func Run(ctx context.Context, env Env, j config.Job, steps Steps) *Report {
+	return run(ctx, env, env.systems(j, env.log().With("job", j.Name)), j, steps)
+}
+
+// run is Run with the systems given.
+func run(ctx context.Context, env Env, sys systems, j config.Job, steps Steps) *Report {
 	rep := &Report{Job: j.Name, Started: env.now()}
 	defer func() { rep.Duration = env.now().Sub(rep.Started) }()
 	unlock, err := lock(env.Config.StateDir, j.Name)
@@ -74,7 +79,7 @@ func Run(ctx context.Context, env Env, j config.Job, steps Steps) *Report {
 	var errs []error
 	datasets := append([]string(nil), j.Datasets...)
 	if steps.Snapshot {
-		res, dsets, err := takeSnapshot(ctx, env, j, log)
+		res, dsets, err := takeSnapshot(ctx, env, sys.snapshotter, j, log)
 		rep.Snapshot = res
 		datasets = dsets
 		if err != nil {
@@ -95,7 +100,7 @@ func Run(ctx context.Context, env Env, j config.Job, steps Steps) *Report {
 		return rep
 	}
 	if steps.Replicate || steps.Prune {
-		errs = append(errs, replicateAndPrune(ctx, env, j, datasets, steps, rep, log)...)
+		errs = append(errs, replicateAndPrune(ctx, sys, j, datasets, steps, rep, log)...)
 	}
 	rep.Err = errors.Join(errs...)
 	if !steps.DryRun {

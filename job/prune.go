@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hotzfs/hotzfs/config"
-	"github.com/hotzfs/hotzfs/replication"
 	"github.com/hotzfs/hotzfs/retention"
 	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
@@ -33,7 +32,7 @@ type Decision struct {
 
 // pruneAll applies the source retention to each dataset. targets holds what each target has; a dataset
 // missing from it counts as not replicated at all.
-func pruneAll(ctx context.Context, env Env, j config.Job, datasets []string, byDataset map[string][]zfs.Dataset,
+func pruneAll(ctx context.Context, sys systems, j config.Job, datasets []string, byDataset map[string][]zfs.Dataset,
 	targets map[string][]transport.SnapshotInfo, steps Steps, rep *Report, log *slog.Logger) []error {
 	if j.Retention.Source.IsEmpty() {
 		return nil
@@ -44,40 +43,51 @@ func pruneAll(ctx context.Context, env Env, j config.Job, datasets []string, byD
 	}
 	var errs []error
 	for _, ds := range datasets {
-		onTarget := map[uint64]bool{}
-		base := uint64(0)
-		for _, s := range targets[ds] {
-			onTarget[s.GUID] = true
-			base = s.GUID // the newest on the target: the incremental base
-		}
-		var snaps []retention.Snapshot
-		var names []string
-		for _, d := range byDataset[ds] {
-			if d.Type != zfs.Snapshot {
-				continue
-			}
-			_, owned := snapshot.ParseName(j.SnapshotPrefix, d.Short())
-			snaps = append(snaps, retention.Snapshot{Dataset: ds, Name: d.Short(), GUID: d.GUID, CreateTXG: d.CreateTXG,
-				Created: d.Creation, Owned: owned, Held: d.UserRefs > 0, Base: base != 0 && d.GUID == base,
-				Replicated: onTarget[d.GUID]})
-			names = append(names, d.Short())
-		}
-		pr, destroy, err := plan(snaps, policy, env.now(), "source", ds)
+		snaps := sourceSnapshots(j, ds, byDataset[ds], targets[ds])
+		pr, destroy, err := plan(snaps, policy, sys.now(), "source", ds)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if !steps.DryRun && len(destroy) > 0 {
-			if err := env.ZFS.DestroySnapshots(ctx, ds, destroy); err != nil {
+			if err := sys.zfs.DestroySnapshots(ctx, ds, destroy); err != nil {
 				errs = append(errs, fmt.Errorf("prune %s: %w", ds, err))
 			} else {
 				pr.Destroyed = destroy
-				log.Info("pruned source", "dataset", ds, "destroyed", len(destroy), "kept", len(names)-len(destroy))
+				log.Info("pruned source", "dataset", ds, "destroyed", len(destroy), "kept", len(snaps)-len(destroy))
 			}
 		}
 		rep.Pruned = append(rep.Pruned, pr)
 	}
 	return errs
+}
+
+// sourceSnapshots describes a source dataset's snapshots to the retention engine. The base is the newest
+// snapshot both sides share (by GUID). A snapshot is replicated when the target holds it, or when it is older
+// than the base: the target had it, or never needs it, and its retention may have pruned it since — no later
+// send would bring it back, so protecting it as "not replicated" would keep it for ever.
+func sourceSnapshots(j config.Job, ds string, source []zfs.Dataset, target []transport.SnapshotInfo) []retention.Snapshot {
+	onTarget := map[uint64]bool{}
+	for _, s := range target {
+		onTarget[s.GUID] = true
+	}
+	var base *zfs.Dataset
+	for i, d := range source {
+		if d.Type == zfs.Snapshot && onTarget[d.GUID] && (base == nil || d.CreateTXG > base.CreateTXG) {
+			base = &source[i]
+		}
+	}
+	var snaps []retention.Snapshot
+	for _, d := range source {
+		if d.Type != zfs.Snapshot {
+			continue
+		}
+		_, owned := snapshot.ParseName(j.SnapshotPrefix, d.Short())
+		snaps = append(snaps, retention.Snapshot{Dataset: ds, Name: d.Short(), GUID: d.GUID, CreateTXG: d.CreateTXG,
+			Created: d.Creation, Owned: owned, Held: d.UserRefs > 0, Base: base != nil && d.GUID == base.GUID,
+			Replicated: onTarget[d.GUID] || base != nil && d.CreateTXG <= base.CreateTXG})
+	}
+	return snaps
 }
 
 // plan runs the retention engine and returns the report and the names to destroy.
@@ -103,7 +113,7 @@ func plan(snaps []retention.Snapshot, policy retention.Policy, now time.Time, si
 
 // pruneTargets applies the target retention through the receiver, which keeps the base and held snapshots
 // whatever it is asked.
-func pruneTargets(j config.Job, client *replication.Client, datasets []string, targets map[string][]transport.SnapshotInfo,
+func pruneTargets(j config.Job, client session, datasets []string, targets map[string][]transport.SnapshotInfo,
 	steps Steps, rep *Report, now time.Time) []error {
 	if j.Retention.Target.IsEmpty() {
 		return nil

@@ -21,8 +21,8 @@ func holdTag(target string) string { return meta.SenderBaseHold(target) }
 func IsBaseHold(tag string) bool { return meta.IsSenderBaseHold(tag) }
 
 // replicateAndPrune lists all the job's datasets with one zfs call, replicates each, then prunes each side.
-func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {
-	listing, err := env.ZFS.List(ctx, datasets, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot, zfs.Bookmark}, Depth: 1})
+func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {
+	listing, err := sys.zfs.List(ctx, datasets, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot, zfs.Bookmark}, Depth: 1})
 	if err != nil {
 		return []error{fmt.Errorf("job %q: list snapshots: %w", j.Name, err)}
 	}
@@ -30,21 +30,26 @@ func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []st
 	for _, d := range listing {
 		byDataset[d.Dataset()] = append(byDataset[d.Dataset()], d)
 	}
-	client, err := env.Dial(ctx, j.Target)
+	client, err := dialRetrying(ctx, sys, log)
 	if err != nil {
 		err = fmt.Errorf("job %q: target %q: %w", j.Name, j.Target, err)
 		if steps.Prune && !steps.Replicate {
 			// Without the target's list nothing counts as replicated; unreplicated snapshots stay.
 			log.Warn("pruning the source without the target's list", "err", err)
-			return append([]error{err}, pruneAll(ctx, env, j, datasets, byDataset, nil, steps, rep, log)...)
+			return append([]error{err}, pruneAll(ctx, sys, j, datasets, byDataset, nil, steps, rep, log)...)
 		}
 		return []error{err}
 	}
-	defer client.Close()
+	defer func() {
+		if client != nil {
+			client.Close()
+		}
+	}()
 	targets := map[string][]transport.SnapshotInfo{}
 	var errs []error
 	if steps.Replicate {
-		reports, snaps, rerrs := replicateAll(ctx, env, j, datasets, byDataset, client, log)
+		reports, snaps, rerrs, last := replicateAll(ctx, sys, j, datasets, byDataset, client, log)
+		client = last
 		rep.Replicated = append(rep.Replicated, reports...)
 		errs = append(errs, rerrs...)
 		for i, ds := range datasets {
@@ -66,10 +71,27 @@ func replicateAndPrune(ctx context.Context, env Env, j config.Job, datasets []st
 		}
 	}
 	if steps.Prune {
-		errs = append(errs, pruneAll(ctx, env, j, datasets, byDataset, targets, steps, rep, log)...)
-		errs = append(errs, pruneTargets(j, client, datasets, targets, steps, rep, env.now())...)
+		errs = append(errs, pruneAll(ctx, sys, j, datasets, byDataset, targets, steps, rep, log)...)
+		if client == nil && !j.Retention.Target.IsEmpty() {
+			if client, err = dialRetrying(ctx, sys, log); err != nil {
+				return append(errs, fmt.Errorf("job %q: prune the target %q: %w", j.Name, j.Target, err))
+			}
+		}
+		errs = append(errs, pruneTargets(j, client, datasets, targets, steps, rep, sys.now())...)
 	}
 	return errs
+}
+
+// dialRetrying opens a session, trying again while the failures are transient (the receiver restarting or at
+// its connection limit).
+func dialRetrying(ctx context.Context, sys systems, log *slog.Logger) (session, error) {
+	var s session
+	err := sys.retry.do(ctx, log, "connecting to the target", func(int) error {
+		var err error
+		s, err = sys.dial(ctx)
+		return err
+	})
+	return s, err
 }
 
 // snapshotMeta returns the guest definition ("" for a plain dataset) and consistency level recorded on a
@@ -107,23 +129,23 @@ func updateHolds(list []zfs.Dataset, r replication.Report) {
 // maxStreams bounds how many datasets of a job replicate at once, each over its own connection.
 const maxStreams = 2
 
-// replicateAll replicates the datasets, up to maxStreams at a time: the first worker uses client, the others
+// replicateAll replicates the datasets, up to maxStreams at a time: the first worker uses first, the others
 // dial their own (a worker that cannot connect just leaves the work to the others). Results are in dataset
-// order; snaps[i] is nil when dataset i failed.
-func replicateAll(ctx context.Context, env Env, j config.Job, datasets []string, byDataset map[string][]zfs.Dataset,
-	client *replication.Client, log *slog.Logger) ([]replication.Report, [][]transport.SnapshotInfo, []error) {
-	reports := make([]replication.Report, len(datasets))
-	snaps := make([][]transport.SnapshotInfo, len(datasets))
+// order; snaps[i] is nil when dataset i failed. A dataset whose failure is transient is tried again (see
+// retryPolicy) over a new connection. last is the first worker's session at the end (nil if it lost it and
+// could not connect again), for the caller to use and close.
+func replicateAll(ctx context.Context, sys systems, j config.Job, datasets []string, byDataset map[string][]zfs.Dataset,
+	first session, log *slog.Logger) (reports []replication.Report, snaps [][]transport.SnapshotInfo, out []error, last session) {
+	reports = make([]replication.Report, len(datasets))
+	snaps = make([][]transport.SnapshotInfo, len(datasets))
 	errs := make([]error, len(datasets))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	worker := func(c *replication.Client) {
+	work := func(w *worker) {
 		defer wg.Done()
-		sender := newSender(env, j, c, log)
 		for i := range next {
 			ds := datasets[i]
-			r, err := sender.Replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
-			updateHolds(byDataset[ds], r)
+			r, err := w.replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
 			reports[i], errs[i] = r, err
 			if err == nil {
 				snaps[i] = r.TargetSnaps
@@ -134,39 +156,71 @@ func replicateAll(ctx context.Context, env Env, j config.Job, datasets []string,
 	if j.Bandwidth > 0 {
 		streams = 1 // the limit is per stream; one stream keeps the job within it
 	}
+	lead := &worker{sys: sys, conn: first, log: log}
 	wg.Add(1)
-	go worker(client)
+	go work(lead)
 	for n := 1; n < min(streams, len(datasets)); n++ {
-		c, err := env.Dial(ctx, j.Target)
+		c, err := sys.dial(ctx)
 		if err != nil {
 			log.Warn("replicating with fewer parallel streams", "err", err)
 			break
 		}
-		defer c.Close()
+		w := &worker{sys: sys, conn: c, log: log}
+		defer w.close()
 		wg.Add(1)
-		go worker(c)
+		go work(w)
 	}
 	for i := range datasets {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	var out []error
 	for _, err := range errs {
 		if err != nil {
 			out = append(out, err)
 		}
 	}
-	return reports, snaps, out
+	return reports, snaps, out, lead.conn
 }
 
-func newSender(env Env, j config.Job, c *replication.Client, log *slog.Logger) *replication.Sender {
-	return &replication.Sender{ZFS: env.ZFS, Client: c, Log: log, Compression: transport.Compression(j.Compression),
-		Flags: replication.SendFlags{Raw: j.Send.Raw, Compressed: j.Send.Compressed, LargeBlocks: j.Send.LargeBlocks,
-			Embedded: j.Send.Embedded},
-		Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback,
-		SnapshotMeta: func(ctx context.Context, snap string) (string, string, error) {
-			return snapshotMeta(ctx, env.ZFS, snap)
-		},
-		Progress: env.Progress}
+// worker replicates datasets one after the other over its own session, which it replaces when it is lost.
+type worker struct {
+	sys  systems
+	conn session // nil after a lost connection that could not be made again
+	log  *slog.Logger
+}
+
+// replicate replicates one dataset, trying again over a new session while the failures are transient. The
+// report has the streams of every attempt.
+func (w *worker) replicate(ctx context.Context, ds replication.Dataset) (replication.Report, error) {
+	var sent []replication.StepReport
+	var r replication.Report
+	err := w.sys.retry.do(ctx, w.log.With("dataset", ds.Source), "replicating", func(attempt int) error {
+		if w.conn == nil {
+			c, err := w.sys.dial(ctx)
+			if err != nil {
+				return err
+			}
+			w.conn = c
+		}
+		var err error
+		r, err = w.conn.Replicate(ctx, ds)
+		updateHolds(ds.Snapshots, r)
+		sent = append(sent, r.Steps...)
+		if err != nil && transient(err) {
+			w.close() // the session may be out of step with the receiver: start the next attempt afresh
+		}
+		return err
+	})
+	r.Steps = sent
+	return r, err
+}
+
+func (w *worker) close() {
+	if w.conn != nil {
+		if err := w.conn.Close(); err != nil {
+			w.log.Debug("closing a session to the target", "err", err)
+		}
+		w.conn = nil
+	}
 }

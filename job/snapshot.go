@@ -13,9 +13,9 @@ import (
 )
 
 // takeSnapshot takes the job's snapshot set and returns the datasets it covers.
-func takeSnapshot(ctx context.Context, env Env, j config.Job, log *slog.Logger) (*snapshot.Result, []string, error) {
+func takeSnapshot(ctx context.Context, env Env, snapshotter snapshot.Snapshotter, j config.Job, log *slog.Logger) (*snapshot.Result, []string, error) {
 	req := snapshot.Request{Job: j.Name, Prefix: j.SnapshotPrefix, Datasets: j.Datasets, At: env.now(),
-		FreezeTimeout: time.Duration(j.FreezeTimeout), StateDir: env.Config.StateDir, Snapshotter: env.ZFS,
+		FreezeTimeout: time.Duration(j.FreezeTimeout), StateDir: env.Config.StateDir, Snapshotter: snapshotter,
 		Guard: env.Guard, Logger: log}
 	req.Hooks = snapshotHooks(j.Hooks)
 	datasets := append([]string(nil), j.Datasets...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -33,12 +34,53 @@ type DatasetStatus struct {
 	Bytes            uint64    `json:"bytes,omitempty"`
 }
 
-func statusPath(stateDir string) string { return filepath.Join(stateDir, "status.json") }
+// Each job's status is its own file, STATE/status/JOB.json, written only under the job's lock: jobs that run
+// at once never write the same file. Releases before one file per job kept every job in STATE/status.json;
+// it is still read, and a job's own file wins over it.
+const statusDirName = "status"
 
-// LoadStatus reads the status file; a missing file is an empty status.
+func statusDir(stateDir string) string { return filepath.Join(stateDir, statusDirName) }
+
+func jobStatusPath(stateDir, job string) string {
+	return filepath.Join(statusDir(stateDir), job+".json")
+}
+
+func legacyStatusPath(stateDir string) string { return filepath.Join(stateDir, "status.json") }
+
+// LoadStatus reads every job's status; a state directory without any is an empty status.
 func LoadStatus(stateDir string) (Status, error) {
+	st, err := loadLegacyStatus(stateDir)
+	if err != nil {
+		return st, err
+	}
+	entries, err := os.ReadDir(statusDir(stateDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read the job status: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !e.Type().IsRegular() || strings.HasPrefix(name, ".") {
+			continue // temporary files of a write in progress start with a dot
+		}
+		js, found, err := loadJobStatus(stateDir, name)
+		if err != nil {
+			return st, err
+		}
+		if found {
+			st.Jobs[name] = js
+		}
+	}
+	return st, nil
+}
+
+// loadLegacyStatus reads the single status.json of earlier releases, if there is one.
+func loadLegacyStatus(stateDir string) (Status, error) {
 	st := Status{Jobs: map[string]JobStatus{}}
-	data, err := os.ReadFile(statusPath(stateDir))
+	path := legacyStatusPath(stateDir)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
 	}
@@ -46,7 +88,7 @@ func LoadStatus(stateDir string) (Status, error) {
 		return st, err
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("%s: %w", statusPath(stateDir), err)
+		return st, fmt.Errorf("%s: %w (the status of an earlier release; remove the file, each job's next run records it again)", path, err)
 	}
 	if st.Jobs == nil {
 		st.Jobs = map[string]JobStatus{}
@@ -54,13 +96,49 @@ func LoadStatus(stateDir string) (Status, error) {
 	return st, nil
 }
 
-// Record merges a run's report into the status file (written atomically). The caller holds the job's lock.
+func loadJobStatus(stateDir, job string) (JobStatus, bool, error) {
+	var js JobStatus
+	path := jobStatusPath(stateDir, job)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return js, false, nil
+	}
+	if err != nil {
+		return js, false, err
+	}
+	if err := json.Unmarshal(data, &js); err != nil {
+		return js, false, fmt.Errorf("%s: %w (remove the file; the job's next run records it again)", path, err)
+	}
+	return js, true, nil
+}
+
+// Record merges a run's report into the job's status file. The caller holds the job's lock, so no other
+// writer has the same file; the file is replaced atomically and durably.
 func Record(stateDir string, rep *Report) error {
-	st, err := LoadStatus(stateDir)
+	js, found, err := loadJobStatus(stateDir, rep.Job)
 	if err != nil {
 		return err
 	}
-	js := st.Jobs[rep.Job]
+	if !found { // first run since the upgrade: carry the job's history over from status.json
+		legacy, err := loadLegacyStatus(stateDir)
+		if err != nil {
+			return err
+		}
+		js = legacy.Jobs[rep.Job]
+	}
+	merge(&js, rep)
+	data, err := json.MarshalIndent(js, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(statusDir(stateDir), 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	return writeFileAtomic(jobStatusPath(stateDir, rep.Job), data)
+}
+
+// merge brings a job's status up to date with one run's report.
+func merge(js *JobStatus, rep *Report) {
 	js.LastRun, js.Duration, js.Error = rep.Started, rep.Duration, ""
 	if rep.Err != nil {
 		js.Error = rep.Err.Error()
@@ -95,14 +173,41 @@ func Record(stateDir string, rep *Report) error {
 		}
 		js.Datasets[r.Source] = ds
 	}
-	st.Jobs[rep.Job] = js
-	data, err := json.MarshalIndent(st, "", "  ")
+}
+
+// writeFileAtomic replaces path with data: a temporary file of its own in the same directory, synced, renamed
+// over path, and the directory synced, so a reader sees the old or the new file and a crash loses neither.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
-	tmp := statusPath(stateDir) + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("write %s: %w", path, err), ignoreMissing(os.Remove(tmp)))
+	}
+	d, err := os.Open(dir)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, statusPath(stateDir))
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
 }
