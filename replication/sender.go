@@ -89,8 +89,18 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 		for _, t := range info.Snapshots {
 			in.Target = append(in.Target, Snap{Name: t.Name, GUID: t.GUID, CreateTXG: t.CreateTXG})
 		}
+		if !ignoreToken && info.ResumeToken != "" {
+			if _, err := checkResumeToken(info.ResumeToken, ds, s.Flags); err != nil {
+				s.log().Warn("refusing the receiver's resume token; starting over without it", "dataset", ds.Source,
+					"target", ds.Target, "reason", err)
+				ignoreToken = true
+			}
+		}
 		if !ignoreToken {
 			in.ResumeToken = info.ResumeToken
+		} else if info.ResumeToken != "" && len(info.Snapshots) == 0 {
+			// The target is only an interrupted full receive, which the receiver discards before a new stream.
+			in.TargetExists = false
 		}
 		plan, err := MakePlan(in)
 		if err != nil {
@@ -175,12 +185,13 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 	req := &transport.ReceiveRequest{Dataset: ds.Target, Force: step.Force, Raw: s.Flags.Raw, Compression: s.Compression}
 	if step.ResumeToken != "" {
 		opts = zfs.SendOptions{ResumeToken: step.ResumeToken}
-		name, guid, err := s.ZFS.ResumeTarget(ctx, step.ResumeToken)
+		// Checked again where it is used: `zfs send -t` only ever gets a token that resumes this job's stream.
+		tok, err := checkResumeToken(step.ResumeToken, ds, s.Flags)
 		if err != nil {
-			return StepReport{}, nil, err
+			return StepReport{}, nil, fmt.Errorf("%s → %s: resume token: %w", ds.Source, ds.Target, err)
 		}
-		_, short, _ := strings.Cut(name, "@")
-		req.Snapshot, req.GUID, req.Resume = short, guid, true
+		_, short, _ := strings.Cut(tok.ToName, "@")
+		req.Snapshot, req.GUID, req.Resume = short, tok.ToGUID, true
 	} else {
 		opts.Snapshot, opts.From, opts.Intermediates = ds.Source+"@"+step.To, step.From, step.Intermediates
 		req.Snapshot, req.GUID = step.To, guidOf(ds.Snapshots, step.To, zfs.Snapshot)

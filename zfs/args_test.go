@@ -163,15 +163,3 @@ func TestParseListRejectsMalformed(t *testing.T) {
 		t.Error("non-numeric guid accepted")
 	}
 }
-
-func TestParseResumeTarget(t *testing.T) {
-	out := "resume token contents:\nnvlist version: 0\n\tobject = 0x6\n\toffset = 0x20000\n\tbytes = 0x2d05c\n" +
-		"\ttoguid = 0x3d2a0f5b1e8c7a9f\n\ttoname = tank/data@s1\nfull\ttank/data@s1\t4242\nsize\t4242\n"
-	name, guid, err := parseResumeTarget(out)
-	if err != nil || name != "tank/data@s1" || guid != 0x3d2a0f5b1e8c7a9f {
-		t.Fatalf("parseResumeTarget = %q, %x, %v", name, guid, err)
-	}
-	if _, _, err := parseResumeTarget("size\t1\n"); err == nil {
-		t.Error("output without toname accepted")
-	}
-}

@@ -132,12 +132,12 @@ func TestRealInterruptedReceiveResumes(t *testing.T) {
 	if token == "" {
 		t.Fatal("interrupted resumable receive left no resume token")
 	}
-	toName, toGUID, err := r.ResumeTarget(ctx, token)
+	decoded, err := zfs.ParseResumeToken(token)
 	must(t, err)
 	srcSnaps, err := r.List(ctx, []string{ds}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}})
 	must(t, err)
-	if toName != ds+"@s1" || toGUID != srcSnaps[0].GUID {
-		t.Errorf("token continues %s guid %d, want %s guid %d", toName, toGUID, ds+"@s1", srcSnaps[0].GUID)
+	if decoded.ToName != ds+"@s1" || decoded.ToGUID != srcSnaps[0].GUID {
+		t.Errorf("token continues %s guid %d, want %s guid %d", decoded.ToName, decoded.ToGUID, ds+"@s1", srcSnaps[0].GUID)
 	}
 	rest, err := r.Estimate(ctx, zfs.SendOptions{ResumeToken: token})
 	must(t, err)

@@ -165,15 +165,6 @@ func (r *Runner) Estimate(ctx context.Context, opts SendOptions) (uint64, error)
 	return parseEstimate(out)
 }
 
-// ResumeTarget returns the snapshot a resume token continues and its GUID, read from `zfs send -nvP -t`.
-func (r *Runner) ResumeTarget(ctx context.Context, token string) (snapshot string, guid uint64, err error) {
-	out, err := r.dryRun(ctx, SendOptions{ResumeToken: token})
-	if err != nil {
-		return "", 0, err
-	}
-	return parseResumeTarget(out)
-}
-
 // dryRun runs `zfs send -n -v -P` and returns stdout and stderr together: OpenZFS prints the figures on one
 // or the other depending on the version.
 func (r *Runner) dryRun(ctx context.Context, opts SendOptions) (string, error) {
@@ -193,32 +184,6 @@ func (r *Runner) dryRun(ctx context.Context, opts SendOptions) (string, error) {
 		return "", r.commandError(ctx, "zfs", cmd.Args[1:], stderr.String(), err)
 	}
 	return stdout.String() + "\n" + stderr.String(), nil
-}
-
-// parseResumeTarget reads "toname = pool/a@s" and "toguid = 0x..." from the token contents zfs prints.
-func parseResumeTarget(out string) (string, uint64, error) {
-	var name string
-	var guid uint64
-	for _, line := range strings.Split(out, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), " = ")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "toname":
-			name = v
-		case "toguid":
-			g, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 64)
-			if err != nil {
-				return "", 0, fmt.Errorf("resume token: toguid %q: %w", v, err)
-			}
-			guid = g
-		}
-	}
-	if name == "" || guid == 0 {
-		return "", 0, fmt.Errorf("zfs send -nvP -t printed no toname/toguid")
-	}
-	return name, guid, ValidateSnapshot(name)
 }
 
 // parseEstimate finds the "size\tN" line of `zfs send -nvP`; OpenZFS prints it on stdout or stderr

@@ -32,7 +32,8 @@ write_readme() {
 		printf '`hotzfs:test=value`, `hotzfs:consistency` on s2), `hzfix/fs/child`, `hzfix/vol` (64M zvol, @v1),\n'
 		printf '`hzfix/clone` (of fs@s3), `hzfix/recv` (received with `send -p`: received properties), `hzfix/enc`\n'
 		printf '(encrypted, passphrase), `hzfix/partial` (interrupted `receive -s`: resume token), `hzfix@r1`\n'
-		printf '(recursive snapshot, recursive hold `hotzfs-r`); `hzsmall` is a 64 MiB pool for the ENOSPC case.\n'
+		printf '(recursive snapshot, recursive hold `hotzfs-r`), `hzfix/tok-*` (interrupted receives of each kind of\n'
+		printf 'stream hotzfs sends: `token-*` are their resume tokens); `hzsmall` is a 64 MiB pool for the ENOSPC case.\n'
 		printf 'GUIDs, txgs and times change on every capture.\n\n'
 		printf '| file | exit | what | command |\n|---|---|---|---|\n'
 		while IFS=$'\t' read -r name rc desc cmd; do

@@ -192,12 +192,51 @@ capture_errors() {
 	cap zpool-list-small-full "the small pool after the failed receive" "zpool list -H -p -o name,size,alloc,free $SMALL"
 }
 
+# token NAME DESCRIPTION — capture the resume token left on $POOL/tok-NAME and the dry run zfs makes of it.
+token() {
+	local name=$1 desc=$2 tok
+	cap "token-$name" "resume token: $desc" "zfs get -H -o value receive_resume_token $POOL/tok-$name"
+	tok=$(cat "$OUT/token-$name.stdout")
+	cap "send-nvP-token-$name" "dry-run send from the resume token: $desc" "zfs send -nvP -t $tok"
+}
+
+# Resume tokens of interrupted receives of every kind of stream hotzfs sends (the sender decodes them and
+# checks their target and flags before it resumes).
+capture_tokens() {
+	step "resume tokens"
+	local cut="head -c 200000"
+	run bash -c "dd if=/dev/urandom of=/$POOL/enc/f.bin bs=1M count=1 status=none"
+	run zfs snapshot "$POOL/enc@e2"
+	run zfs create -o recordsize=1M "$POOL/lb"
+	run dd if=/dev/urandom of="/$POOL/lb/l.bin" bs=1M count=4 status=none
+	run zfs snapshot "$POOL/lb@l1"
+	bash -o pipefail -c "zfs send $POOL/fs@s2 2>/dev/null | $cut | zfs receive -s $POOL/tok-full" || true
+	token full "full send, no flags"
+	run bash -o pipefail -c "zfs send $POOL/fs@s1 | zfs receive $POOL/tok-incr"
+	bash -o pipefail -c "zfs send -i @s1 $POOL/fs@s2 2>/dev/null | $cut | zfs receive -s $POOL/tok-incr" || true
+	token incr "incremental send -i @s1 (fromguid)"
+	bash -o pipefail -c "zfs send -c -e $POOL/fs@s2 2>/dev/null | $cut | zfs receive -s $POOL/tok-ce" || true
+	token ce "full send -c -e"
+	bash -o pipefail -c "zfs send -L $POOL/fs@s2 2>/dev/null | $cut | zfs receive -s $POOL/tok-Lsmall" || true
+	token Lsmall "full send -L of a dataset without large blocks"
+	bash -o pipefail -c "zfs send -L $POOL/lb@l1 2>/dev/null | $cut | zfs receive -s $POOL/tok-L" || true
+	token L "full send -L of a dataset with 1 MiB records"
+	bash -o pipefail -c "zfs send -w $POOL/enc@e1 2>/dev/null | $cut | zfs receive -s $POOL/tok-raw" || true
+	token raw "raw full send -w of an encrypted snapshot"
+	run bash -o pipefail -c "zfs send -w $POOL/enc@e1 | zfs receive $POOL/tok-rawincr"
+	bash -o pipefail -c "zfs send -w -i @e1 $POOL/enc@e2 2>/dev/null | $cut | zfs receive -s $POOL/tok-rawincr" || true
+	token rawincr "raw incremental send -w -i @e1 of an encrypted snapshot"
+	bash -o pipefail -c "zfs send $POOL/enc@e1 2>/dev/null | $cut | zfs receive -s $POOL/tok-plainenc" || true
+	token plainenc "non-raw full send of an encrypted snapshot (plaintext)"
+}
+
 main() {
 	setup
 	capture_encryption
 	capture_resumable
 	capture_listings
 	capture_errors
+	capture_tokens
 	step "done: $(wc -l <"$OUT/MANIFEST.tsv") commands captured"
 }
 
