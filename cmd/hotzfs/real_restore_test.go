@@ -113,8 +113,9 @@ jobs:
 		t.Fatalf("no partial state after the kill (token %q, %v): the restore was not interrupted mid-stream\n%s",
 			token, err, out.String())
 	}
-	if name, guid, err := resumeTokenTarget(token); err != nil || guid != snapshotsOf(t, ctx, z, ds)[0].GUID ||
-		!strings.HasPrefix(name, p.dst+"/backup/hv1/") {
+	if tok, err := zfs.ParseResumeToken(token); err != nil || tok.ToGUID != snapshotsOf(t, ctx, z, ds)[0].GUID ||
+		!strings.HasPrefix(tok.ToName, p.dst+"/backup/hv1/") {
+		name, guid := tok.ToName, tok.ToGUID
 		t.Fatalf("resume token decodes to %q guid %d (%v), want the backup's snapshot", name, guid, err)
 	}
 	t.Logf("interrupted: %s holds a partial receive, token %s", into, token)
