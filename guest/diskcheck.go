@@ -2,12 +2,15 @@ package guest
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // CheckDisks verifies, before a built domain is defined, that its disks are what they claim on the copies,
@@ -23,10 +26,29 @@ func CheckDisks(disks []BuiltDisk) error {
 	return nil
 }
 
+// zvolDeviceWait bounds the wait for a new zvol's device: udev makes /dev/zvol/… a little after zfs clone or
+// zfs receive returns.
+var zvolDeviceWait = 30 * time.Second
+
+// statZvol stats a zvol's /dev/zvol/… link (udev's symlink to the zd device), waiting for it to appear.
+func statZvol(path string) (os.FileInfo, error) {
+	deadline := time.Now().Add(zvolDeviceWait)
+	for {
+		st, err := os.Stat(path)
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
+			if err != nil && errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w (no device after %v: is udev running?)", err, zvolDeviceWait)
+			}
+			return st, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func checkDisk(d BuiltDisk) error {
 	path := d.Path
 	if d.Root == "" {
-		st, err := os.Stat(path) // /dev/zvol/… is udev's symlink to the zd device
+		st, err := statZvol(path)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func qcow2Header(version uint32, backing uint64, incompat uint64) []byte {
@@ -55,5 +56,35 @@ func TestCheckDisks(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.disk, err, c.want)
 		}
+	}
+}
+
+// A zvol's /dev/zvol link appears a little after zfs clone or receive returns: the check waits for it
+// (bounded) instead of refusing the failover.
+func TestCheckDisksWaitsForTheZvolDevice(t *testing.T) {
+	var blockdev string
+	entries, _ := os.ReadDir("/dev")
+	for _, e := range entries {
+		if st, err := os.Stat("/dev/" + e.Name()); err == nil && st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0 {
+			blockdev = "/dev/" + e.Name()
+			break
+		}
+	}
+	if blockdev == "" {
+		t.Skip("this machine has no block device in /dev to stand for a zvol")
+	}
+	link := filepath.Join(t.TempDir(), "zvol")
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = os.Symlink(blockdev, link)
+	}()
+	if err := CheckDisks([]BuiltDisk{{Target: "vda", Path: link, Format: "raw"}}); err != nil {
+		t.Fatalf("a device that appears after 300 ms: %v", err)
+	}
+	defer func(d time.Duration) { zvolDeviceWait = d }(zvolDeviceWait)
+	zvolDeviceWait = 200 * time.Millisecond
+	err := CheckDisks([]BuiltDisk{{Target: "vda", Path: link + "-never", Format: "raw"}})
+	if err == nil || !strings.Contains(err.Error(), "no device after") {
+		t.Fatalf("a device that never appears: %v", err)
 	}
 }
