@@ -40,7 +40,13 @@ type StreamWriter struct {
 	raw      atomic.Int64
 	progress *Progress
 	closed   bool
+	unsent   int64 // raw bytes given to the encoder since the last frame was flushed
 }
+
+// flushEvery is how many raw bytes a compressed stream takes at most before its data goes out in a frame,
+// however well it compresses: 64 MiB of zeros fill no frame, and a receiver that sees nothing for long cuts
+// the stream (its minimum rate counts the decoded bytes each frame carries).
+const flushEvery = 64 << 20
 
 // NewStreamWriter returns a writer of one data stream to w.
 func NewStreamWriter(w io.Writer, opts StreamOptions) (*StreamWriter, error) {
@@ -96,6 +102,9 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 	var err error
 	if s.enc != nil {
 		n, err = s.enc.Write(p)
+		if s.unsent += int64(n); err == nil && s.unsent >= flushEvery {
+			err = s.flushCompressed()
+		}
 	} else {
 		n, err = s.chunk.Write(p)
 	}
@@ -106,6 +115,15 @@ func (s *StreamWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// flushCompressed sends what the encoder holds as a frame, full or not.
+func (s *StreamWriter) flushCompressed() error {
+	s.unsent = 0
+	if err := s.enc.Flush(); err != nil {
+		return err
+	}
+	return s.chunk.flush()
+}
+
 // ReadFrom copies r into the stream until r ends; io.Copy uses it. Without compression it reads straight into
 // the frame buffer. A failing r returns r's error unchanged; the caller then calls CloseWithError.
 func (s *StreamWriter) ReadFrom(r io.Reader) (int64, error) {
@@ -113,10 +131,35 @@ func (s *StreamWriter) ReadFrom(r io.Reader) (int64, error) {
 		return 0, errClosed
 	}
 	if s.enc != nil {
-		return s.enc.ReadFrom(&countingReader{r: r, count: s.count})
+		return s.compressFrom(r)
 	}
 	return s.chunk.fill(r, s.count)
 }
+
+// compressFrom reads r into the encoder in blocks, so that a frame leaves at least every flushEvery raw bytes.
+func (s *StreamWriter) compressFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, readBlock)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			m, werr := s.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// readBlock is how much compressFrom reads from its source at a time.
+const readBlock = 1 << 20
 
 func (s *StreamWriter) count(n int) {
 	s.raw.Add(int64(n))
@@ -190,14 +233,3 @@ func (s *StreamWriter) RawBytes() int64 { return s.raw.Load() }
 
 // WireBytes returns how many bytes went to the carrier so far, frame headers included; safe from any goroutine.
 func (s *StreamWriter) WireBytes() int64 { return s.chunk.wire.Load() }
-
-type countingReader struct {
-	r     io.Reader
-	count func(int)
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.count(n)
-	return n, err
-}
