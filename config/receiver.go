@@ -59,7 +59,7 @@ func (c Client) PruneAllowed() bool { return c.AllowPrune == nil || *c.AllowPrun
 // Defaults and bounds of the receiver config.
 const (
 	DefaultListen       = ":7390"
-	DefaultMaxStreams   = 4
+	DefaultMaxStreams   = 8
 	DefaultIdleTimeout  = Duration(60 * time.Second)
 	DefaultStallTimeout = Duration(5 * time.Minute)
 

@@ -4,7 +4,7 @@ import "time"
 
 // Defaults and bounds of the receiver's limits.
 const (
-	DefaultMaxStreamsPerClient     = 2
+	DefaultMaxStreamsPerClient     = 4
 	DefaultMaxConnections          = 64
 	DefaultMaxConnectionsPerClient = 8
 	DefaultRequestTimeout          = Duration(30 * time.Second)

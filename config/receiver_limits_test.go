@@ -10,7 +10,7 @@ func TestReceiverLimitsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := limits{MaxStreamsPerClient: 2, MaxConnections: 64, MaxConnectionsPerClient: 8,
+	want := limits{MaxStreamsPerClient: 4, MaxConnections: 64, MaxConnectionsPerClient: 8,
 		RequestTimeout: Duration(30 * time.Second), HelloTimeout: Duration(10 * time.Second),
 		MinRate: 64 << 10, RateWindow: Duration(time.Minute)}
 	if limitsOf(r) != want {
@@ -56,8 +56,8 @@ func TestReceiverLimitsValidation(t *testing.T) {
 	}{
 		{"per-client streams over max_streams", "max_streams: 4\nmax_streams_per_client: 5\n",
 			problem{"4:25", "max_streams_per_client 5 is out of range; use 1 to max_streams (4)"}},
-		{"per-client streams over the default max_streams", "max_streams_per_client: 5\n",
-			problem{"3:25", "use 1 to max_streams (4)"}},
+		{"per-client streams over the default max_streams", "max_streams_per_client: 9\n",
+			problem{"3:25", "use 1 to max_streams (8)"}},
 		{"too many connections", "max_connections: 100000\n",
 			problem{"3:18", "max_connections 100000 is out of range; use 1 to 10000"}},
 		{"per-client connections over max_connections", "max_connections: 4\nmax_connections_per_client: 5\n",

@@ -16,7 +16,7 @@ clients:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Listen != ":7390" || r.MaxStreams != 4 || r.IdleTimeout != Duration(time.Minute) ||
+	if r.Listen != ":7390" || r.MaxStreams != 8 || r.IdleTimeout != Duration(time.Minute) ||
 		r.StallTimeout != Duration(5*time.Minute) || r.Metrics != "" || !r.Retention.IsEmpty() {
 		t.Errorf("defaults: %+v", r)
 	}

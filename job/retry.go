@@ -21,8 +21,8 @@ type retryPolicy struct {
 	factor   int           // each further delay is factor times the one before
 }
 
-// defaultRetry: three attempts, 2 s and 8 s apart.
-var defaultRetry = retryPolicy{attempts: 3, delay: 2 * time.Second, factor: 4}
+// defaultRetry: four attempts, 2 s, 8 s and 32 s apart (about 40 s in all).
+var defaultRetry = retryPolicy{attempts: 4, delay: 2 * time.Second, factor: 4}
 
 // do runs op until it succeeds, fails for good, or the attempts are used up; between attempts it waits, as long
 // as ctx lets it. Each retry is logged with its attempt number and the error that caused it.

@@ -51,8 +51,8 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultMaxStreams              = 4
-	DefaultMaxStreamsPerClient     = 2
+	DefaultMaxStreams              = 8
+	DefaultMaxStreamsPerClient     = 4
 	DefaultMaxConnections          = 64
 	DefaultMaxConnectionsPerClient = 8
 	DefaultIdleTimeout             = 60 * time.Second
