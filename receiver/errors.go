@@ -64,9 +64,9 @@ func (ss *session) writeError(what string, err error) error {
 	default:
 		msg = fmt.Sprintf("%s failed: %s", what, publicReason(err))
 	}
-	msg = strings.ReplaceAll(msg, ss.root+"/", "")
-	msg = strings.ReplaceAll(msg, ss.root, "the client's root")
-	msg = strings.ReplaceAll(msg, ss.srv.opts.Root, "the receiver's root")
+	msg = replaceName(msg, ss.root+"/", "")
+	msg = replaceName(msg, ss.root, "the client's root")
+	msg = replaceName(msg, ss.srv.opts.Root, "the receiver's root")
 	return transport.WriteError(ss.conn, errorCode(err), errors.New(msg))
 }
 
@@ -117,4 +117,30 @@ func publicReason(err error) string {
 		}
 	}
 	return "the receiver failed; its log has the details"
+}
+
+// replaceName replaces name in msg where it stands as a whole dataset name or a prefix ending in "/": a client
+// root pool/backup/hv1 is not the start of pool/backup/hv10.
+func replaceName(msg, name, with string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, name)
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		end := i + len(name)
+		b.WriteString(msg[:i])
+		if strings.HasSuffix(name, "/") || end == len(msg) || !isNameByte(msg[end]) {
+			b.WriteString(with)
+		} else {
+			b.WriteString(name)
+		}
+		msg = msg[end:]
+	}
+}
+
+// isNameByte reports a byte that continues a name component (a "." or ":" after a name is read as punctuation).
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
