@@ -91,6 +91,10 @@ func (g *Conn) SetMinRate(bytesPerSecond int64, window time.Duration) {
 	g.readBudget, g.writeBudget = window, window
 }
 
+// Earn credits n bytes that the peer's data carried once decoded (a stream's raw bytes) to the read budget of
+// SetMinRate, on top of the wire bytes Read counts: a well-compressed stream moves the receiver at its raw rate.
+func (g *Conn) Earn(n int) { g.spend(&g.readBudget, 0, n) }
+
 // spend charges an operation that took elapsed and moved n bytes to budget, and reports whether the budget
 // ran out.
 func (g *Conn) spend(budget *time.Duration, elapsed time.Duration, n int) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 )
 
 // A stream that compresses to almost nothing (zeros) still sends a frame at least every flushEvery raw
@@ -51,3 +52,20 @@ func TestCompressedStreamFlushesOnRawVolume(t *testing.T) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// Decoded bytes earn read budget: a peer whose few wire bytes carry much raw data is not cut by the minimum
+// rate, while the same wait without them runs the budget out.
+func TestEarnKeepsAWellCompressedStream(t *testing.T) {
+	g := &Conn{}
+	g.SetMinRate(1<<20, 100*time.Millisecond) // 1 MiB/s over 100 ms
+	if g.spend(&g.readBudget, 80*time.Millisecond, 0) {
+		t.Fatal("budget out after 80 ms of a 100 ms window")
+	}
+	g.Earn(1 << 20) // one second's worth of raw data, capped at the window
+	if g.spend(&g.readBudget, 80*time.Millisecond, 0) {
+		t.Fatal("budget out although the decoded data earned a full window")
+	}
+	if !g.spend(&g.readBudget, 80*time.Millisecond, 0) {
+		t.Fatal("budget not out after 160 ms of waiting with nothing earned")
+	}
+}
