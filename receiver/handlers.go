@@ -174,7 +174,11 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.StallTimeout, Write: ss.srv.opts.StallTimeout})
 	sr := transport.NewStreamReader(ss.conn, transport.ReaderOptions{Authenticated: ss.conn.Authenticated()})
 	start := time.Now()
-	err = ss.srv.zfs.Receive(ctx, target, zfs.ReceiveOptions{Resumable: true, NoMount: true, Force: req.Force}, sr)
+	// The stream's begin record says what it carries before zfs receive sees a byte of it.
+	hdr, stream, err := peekStream(sr, req)
+	if err == nil {
+		err = ss.srv.zfs.Receive(ctx, target, receiveOptions(hdr.First.Type, req.Force), stream)
+	}
 	if err == nil {
 		_, err = io.Copy(io.Discard, sr) // the end frame: counts checked
 	}
@@ -189,6 +193,7 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 	res.Bytes, res.WireBytes = uint64(sr.RawBytes()), uint64(sr.WireBytes())
 	ss.log.Info("received", "dataset", target, "snapshot", res.Snapshot, "bytes", res.Bytes,
 		"wire_bytes", res.WireBytes, "duration", time.Since(start).Round(time.Millisecond))
+	withoutDestroyed(res.Target, ss.applyRetention(ctx, target))
 	ss.srv.opts.Metrics.received(ss.client, req.Dataset, float64(time.Now().Unix()))
 	return nil, transport.WriteMessage(ss.conn, res)
 }

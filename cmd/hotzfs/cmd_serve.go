@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/receiver"
+	"github.com/hotzfs/hotzfs/retention"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/transport/tlsconf"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -57,8 +58,21 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 	ropts := receiver.Options{Root: cfg.Root, Clients: map[string]receiver.Client{}, MaxStreams: cfg.MaxStreams,
 		IdleTimeout: time.Duration(cfg.IdleTimeout), StallTimeout: time.Duration(cfg.StallTimeout),
 		Version: currentVersion().Version, Logger: log}
+	// The receiver's retention is for the clients it owns the pruning of: those that may not prune themselves.
+	var owned *retention.Policy
+	if !cfg.Retention.IsEmpty() {
+		p, err := cfg.Retention.Policy(retention.Policy{})
+		if err != nil {
+			return usageError{fmt.Errorf("%s: retention: %w", opts.config, err)}
+		}
+		owned = &p
+	}
 	for name, c := range cfg.Clients {
-		ropts.Clients[name] = receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+		rc := receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+		if !rc.AllowPrune {
+			rc.Retention = owned
+		}
+		ropts.Clients[name] = rc
 	}
 	if !opts.stdio && cfg.Metrics != "" {
 		reg := prometheus.NewRegistry()
