@@ -55,24 +55,11 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		return usagef("--stdio and --client go together")
 	}
 	log := g.logger()
-	ropts := receiver.Options{Root: cfg.Root, Clients: map[string]receiver.Client{}, MaxStreams: cfg.MaxStreams,
+	ropts := receiver.Options{Root: cfg.Root, MaxStreams: cfg.MaxStreams,
 		IdleTimeout: time.Duration(cfg.IdleTimeout), StallTimeout: time.Duration(cfg.StallTimeout),
 		Version: currentVersion().Version, Logger: log}
-	// The receiver's retention is for the clients it owns the pruning of: those that may not prune themselves.
-	var owned *retention.Policy
-	if !cfg.Retention.IsEmpty() {
-		p, err := cfg.Retention.Policy(retention.Policy{})
-		if err != nil {
-			return usageError{fmt.Errorf("%s: retention: %w", opts.config, err)}
-		}
-		owned = &p
-	}
-	for name, c := range cfg.Clients {
-		rc := receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
-		if !rc.AllowPrune {
-			rc.Retention = owned
-		}
-		ropts.Clients[name] = rc
+	if ropts.Clients, err = receiverClients(cfg); err != nil {
+		return usageError{fmt.Errorf("%s: %w", opts.config, err)}
 	}
 	if !opts.stdio && cfg.Metrics != "" {
 		reg := prometheus.NewRegistry()
@@ -105,6 +92,28 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		}
 	}
 	return srv.ServeTLS(ctx, ln, tlsConf)
+}
+
+// receiverClients is the receiver's policy for each configured client. The receiver's retention is for the
+// clients it owns the pruning of: those that may not prune themselves (allow_prune: false).
+func receiverClients(cfg *config.Receiver) (map[string]receiver.Client, error) {
+	var owned *retention.Policy
+	if !cfg.Retention.IsEmpty() {
+		p, err := cfg.Retention.Policy(retention.Policy{})
+		if err != nil {
+			return nil, fmt.Errorf("retention: %w", err)
+		}
+		owned = &p
+	}
+	clients := map[string]receiver.Client{}
+	for name, c := range cfg.Clients {
+		rc := receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+		if !rc.AllowPrune {
+			rc.Retention = owned
+		}
+		clients[name] = rc
+	}
+	return clients, nil
 }
 
 func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log interface{ Error(string, ...any) }) {
