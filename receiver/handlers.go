@@ -165,7 +165,8 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 		return err, nil
 	}
 	defer release()
-	if err := ss.prepareTarget(ctx, target, req); err != nil {
+	existed, err := ss.prepareTarget(ctx, target, req)
+	if err != nil {
 		return err, nil
 	}
 	if err := transport.WriteMessage(ss.conn, &transport.Ready{}); err != nil {
@@ -186,6 +187,11 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 		return nil, ss.failedStream(req, sr, err)
 	}
 	ss.srv.opts.Metrics.streamDone(ss.client, "receive", sr.RawBytes(), sr.WireBytes())
+	if !existed {
+		if err := ss.refuseClone(ctx, target, req); err != nil {
+			return err, nil
+		}
+	}
 	res, err := ss.finishReceive(ctx, target, req)
 	if err != nil {
 		return err, nil
@@ -215,8 +221,8 @@ func (ss *session) failedStream(req *transport.ReceiveRequest, sr *transport.Str
 }
 
 // prepareTarget creates the client's root and the target's parents, and clears a partial receive that a
-// new (non-resume) stream replaces; the last complete snapshot stays.
-func (ss *session) prepareTarget(ctx context.Context, target string, req *transport.ReceiveRequest) error {
+// new (non-resume) stream replaces; the last complete snapshot stays. It reports whether the target existed.
+func (ss *session) prepareTarget(ctx context.Context, target string, req *transport.ReceiveRequest) (bool, error) {
 	z := ss.srv.zfs
 	// Streams into different datasets of one client run at once; their creates of shared parents must not race.
 	ss.srv.createMu.Lock()
@@ -228,7 +234,7 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 		siblings, err = nil, ss.createParents(ctx, parent)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	found, token := false, ""
 	for _, d := range siblings {
@@ -238,20 +244,20 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 	}
 	if !found {
 		if req.Resume {
-			return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
+			return false, refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
 		}
-		return nil
+		return false, nil
 	}
 	switch {
 	case req.Resume && token == "":
-		return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
+		return true, refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
 	case !req.Resume && token != "":
 		ss.log.Info("discarding an interrupted receive replaced by a new stream", "dataset", target)
 		if err := z.AbortReceive(ctx, target); err != nil {
-			return fmt.Errorf("discard the interrupted receive of %s: %w", target, err)
+			return true, fmt.Errorf("discard the interrupted receive of %s: %w", target, err)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // createParents creates the client's root (with its quota) when it is missing, and parent below it.

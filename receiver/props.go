@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 // (sent with -p, or crafted), and mountpoint=/root/.ssh or sharenfs=on would apply at the next
 // `zfs mount -a` / `zfs share -a`. So a filesystem is received not mounted automatically (canmount=noauto),
 // at the mountpoint it inherits inside the client's root, shared only as its parent is, and mounted (when
-// an admin mounts it to look inside) without executables, setuid or device nodes. Volumes take none of
-// these properties (zfs receive refuses them for a volume on 2.1 and 2.3 alike) and get none.
+// an admin mounts it to look inside) without executables, setuid or device nodes. Volumes get no flags: zfs
+// receive refuses -o canmount/exec/setuid/devices for a volume and takes -x mountpoint/sharenfs/sharesmb only
+// with a warning (2.1 and 2.3 alike, test/vm/scripts/capture-streams-guest.sh, zfs/testdata/streams-*/props.txt).
+// Streams that carry properties at all (-p, -R) are refused by checkStream, so none reach a volume either.
 var (
 	fsReceiveSet = map[string]string{"canmount": "noauto", "exec": "off", "setuid": "off", "devices": "off"}
 	// fsReceiveExclude are taken as if the stream did not carry them: inherited from the parent.
@@ -76,4 +79,23 @@ func peekStream(sr io.Reader, req *transport.ReceiveRequest) (zfs.StreamHeader, 
 		return h, nil, fmt.Errorf("read the stream's header: %w", err)
 	}
 	return h, stream, checkStream(h, req)
+}
+
+// refuseClone is the second line of defence against clone streams, after checkStream: a dataset the receive
+// just created must not be a clone (of a snapshot of another client, found by GUID). If it is, it is
+// destroyed before anyone can read it (the dataset is still reserved for this stream).
+func (ss *session) refuseClone(ctx context.Context, target string, req *transport.ReceiveRequest) error {
+	props, err := ss.srv.zfs.GetProps(ctx, target, "origin")
+	if err != nil {
+		return err
+	}
+	origin := props["origin"]
+	if origin == "" || origin == "-" {
+		return nil
+	}
+	ss.log.Warn("a stream created a clone; destroying it", "dataset", target, "origin", origin)
+	if err := ss.srv.zfs.Destroy(ctx, target, true); err != nil {
+		return fmt.Errorf("destroy %s, received as a clone of %s: %w; destroy it by hand", target, origin, err)
+	}
+	return refuse(transport.CodeForbidden, "the stream for %s created a clone; the receiver refuses clone streams", req.Dataset)
 }

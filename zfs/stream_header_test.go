@@ -36,7 +36,7 @@ func readStream(t testing.TB, path string) []byte {
 // streamDirs are the captures, one per OpenZFS version.
 func streamDirs(t testing.TB) []string {
 	dirs, _ := filepath.Glob("testdata/streams-*")
-	if len(dirs) < 1 {
+	if len(dirs) < 2 {
 		t.Fatalf("stream captures for OpenZFS 2.1 and 2.3 expected in testdata/streams-*, found %v", dirs)
 	}
 	return dirs
