@@ -22,7 +22,7 @@ type Receiver struct {
 	MaxStreams   int               `yaml:"max_streams"`
 	IdleTimeout  Duration          `yaml:"idle_timeout"`  // a connection with no request for this long is closed
 	StallTimeout Duration          `yaml:"stall_timeout"` // a stream with no bytes for this long is aborted
-	Retention    Rules             `yaml:"retention"`     // target-side pruning for clients whose jobs set none
+	Retention    Rules             `yaml:"retention"`     // the receiver's own pruning of clients with allow_prune: false
 
 	// Limits on what connections and clients may take of the receiver (receiver_limits.go).
 	MaxStreamsPerClient     int       `yaml:"max_streams_per_client"`     // of max_streams, one client's at most

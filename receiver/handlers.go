@@ -177,7 +177,8 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 		return err, nil
 	}
 	defer release()
-	if err := ss.prepareTarget(ctx, target, req); err != nil {
+	existed, err := ss.prepareTarget(ctx, target, req)
+	if err != nil {
 		return err, nil
 	}
 	if err := transport.WriteMessage(ss.conn, &transport.Ready{}); err != nil {
@@ -186,7 +187,11 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 	ss.conn.SetTimeouts(transport.Timeouts{Read: ss.srv.opts.StallTimeout, Write: ss.srv.opts.StallTimeout})
 	sr := transport.NewStreamReader(ss.conn, transport.ReaderOptions{Authenticated: ss.conn.Authenticated()})
 	start := time.Now()
-	err = ss.srv.zfs.Receive(ctx, target, zfs.ReceiveOptions{Resumable: true, NoMount: true, Force: req.Force}, sr)
+	// The stream's begin record says what it carries before zfs receive sees a byte of it.
+	hdr, stream, err := peekStream(earning{sr, ss.conn.Earn}, req)
+	if err == nil {
+		err = ss.srv.zfs.Receive(ctx, target, receiveOptions(hdr.First.Type, req.Force), stream)
+	}
 	if err == nil {
 		_, err = io.Copy(io.Discard, sr) // the end frame: counts checked
 	}
@@ -194,6 +199,11 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 		return nil, ss.failedStream(req, sr, err)
 	}
 	ss.srv.opts.Metrics.streamDone(ss.client, "receive", sr.RawBytes(), sr.WireBytes())
+	if !existed {
+		if err := ss.refuseClone(ctx, target, req); err != nil {
+			return err, nil
+		}
+	}
 	res, err := ss.finishReceive(ctx, target, req)
 	if err != nil {
 		return err, nil
@@ -201,6 +211,7 @@ func (ss *session) receive(ctx context.Context, req *transport.ReceiveRequest) (
 	res.Bytes, res.WireBytes = uint64(sr.RawBytes()), uint64(sr.WireBytes())
 	ss.log.Info("received", "dataset", target, "snapshot", res.Snapshot, "bytes", res.Bytes,
 		"wire_bytes", res.WireBytes, "duration", time.Since(start).Round(time.Millisecond))
+	withoutDestroyed(res.Target, ss.applyRetention(ctx, target))
 	ss.srv.opts.Metrics.received(ss.client, req.Dataset, float64(time.Now().Unix()))
 	return nil, transport.WriteMessage(ss.conn, res)
 }
@@ -222,8 +233,8 @@ func (ss *session) failedStream(req *transport.ReceiveRequest, sr *transport.Str
 }
 
 // prepareTarget creates the client's root and the target's parents, and clears a partial receive that a
-// new (non-resume) stream replaces; the last complete snapshot stays.
-func (ss *session) prepareTarget(ctx context.Context, target string, req *transport.ReceiveRequest) error {
+// new (non-resume) stream replaces; the last complete snapshot stays. It reports whether the target existed.
+func (ss *session) prepareTarget(ctx context.Context, target string, req *transport.ReceiveRequest) (bool, error) {
 	z := ss.srv.zfs
 	// Streams into different datasets of one client run at once; their creates of shared parents must not race.
 	ss.srv.createMu.Lock()
@@ -235,7 +246,7 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 		siblings, err = nil, ss.createParents(ctx, parent)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	found, token := false, ""
 	for _, d := range siblings {
@@ -245,20 +256,20 @@ func (ss *session) prepareTarget(ctx context.Context, target string, req *transp
 	}
 	if !found {
 		if req.Resume {
-			return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
+			return false, refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
 		}
-		return nil
+		return false, nil
 	}
 	switch {
 	case req.Resume && token == "":
-		return refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
+		return true, refuse(transport.CodeConflict, "%s has no interrupted receive to resume", req.Dataset)
 	case !req.Resume && token != "":
 		ss.log.Info("discarding an interrupted receive replaced by a new stream", "dataset", target)
 		if err := z.AbortReceive(ctx, target); err != nil {
-			return fmt.Errorf("discard the interrupted receive of %s: %w", target, err)
+			return true, fmt.Errorf("discard the interrupted receive of %s: %w", target, err)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // createParents creates the client's root (with its quota) when it is missing, and parent below it.
@@ -358,4 +369,17 @@ func (ss *session) moveBaseHold(ctx context.Context, base zfs.Dataset, snaps []z
 		}
 	}
 	return z.Release(ctx, BaseHoldTag, stale...)
+}
+
+// earning passes a stream's decoded bytes to earn (the connection's minimum-rate budget): a stream that
+// compresses well moves at its raw rate, not at its few wire bytes.
+type earning struct {
+	r    io.Reader
+	earn func(int)
+}
+
+func (e earning) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.earn(n)
+	return n, err
 }

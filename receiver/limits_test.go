@@ -201,15 +201,27 @@ receive) cat >/dev/null; for a; do last=$a; done
   echo "cannot receive new filesystem stream: $last: invalid backup stream" >&2; exit 1 ;;
 esac; exit 0`)
 	srv := testServer(t, z, Options{})
-	c, _, err := startReceive(t, srv, "hv1", "vm/disk0")
+	stream := fixtureStream(t, "fs-full.zst") // a real stream: the begin record passes, zfs receive fails
+	hdr, err := zfs.ParseBeginRecord(stream)
 	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := pipeSession(t, srv, "hv1")
+	if err := hello(t, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteMessage(c, &transport.ReceiveRequest{Dataset: "vm/disk0", Snapshot: "s1", GUID: hdr.ToGUID,
+		Compression: transport.CompressionNone}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transport.Expect[*transport.Ready](c); err != nil {
 		t.Fatal(err)
 	}
 	w, err := transport.NewStreamWriter(c, transport.StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Write([]byte("not a zfs stream")); err != nil {
+	if _, err := w.Write(stream); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

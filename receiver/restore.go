@@ -128,8 +128,8 @@ func (ss *session) sendOptions(ctx context.Context, dataset string, req *transpo
 	return opts, nil
 }
 
-// prune serves a PruneRequest: destroy the listed snapshots, except the base, the newest, and any whose GUID
-// does not match what the client named.
+// prune serves a PruneRequest: destroy the listed snapshots, except the base, the newest, snapshots hotzfs
+// did not make (see hotzfsName), and any whose GUID does not match what the client named.
 func (ss *session) prune(ctx context.Context, req *transport.PruneRequest) error {
 	if !ss.policy.AllowPrune {
 		return refuse(transport.CodeForbidden, "client %q may not prune; set allow_prune for it in the receiver config", ss.client)
@@ -160,6 +160,8 @@ func (ss *session) prune(ctx context.Context, req *transport.PruneRequest) error
 			reason = "not found"
 		case s.GUID != ref.GUID:
 			reason = fmt.Sprintf("guid is %d, not %d", s.GUID, ref.GUID)
+		case !hotzfsName(ref.Name):
+			reason = "not named like a hotzfs snapshot (PREFIX_YYYYMMDDTHHMMSSZ); the receiver destroys only those"
 		case s.Name == newest.Name:
 			reason = "newest snapshot (incremental base)"
 		case s.UserRefs > 0:

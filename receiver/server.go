@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hotzfs/hotzfs/retention"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/transport/tlsconf"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -24,6 +25,8 @@ type Client struct {
 	AllowRollback bool   // receive -F when the client asks for it
 	AllowPrune    bool   // destroy snapshots on request
 	Quota         uint64 // bytes, set on ROOT/<client> when it is created; 0: none
+	// Retention, when set, is the receiver's own pruning of the client's datasets, applied after each receive.
+	Retention *retention.Policy
 }
 
 // Options configures a Server. Every limit left at 0 takes its default.

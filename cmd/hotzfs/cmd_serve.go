@@ -15,6 +15,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/receiver"
+	"github.com/hotzfs/hotzfs/retention"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/transport/tlsconf"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -54,15 +55,15 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		return usagef("--stdio and --client go together")
 	}
 	log := g.logger()
-	ropts := receiver.Options{Root: cfg.Root, Clients: map[string]receiver.Client{},
+	ropts := receiver.Options{Root: cfg.Root,
 		MaxStreams: cfg.MaxStreams, MaxStreamsPerClient: cfg.MaxStreamsPerClient,
 		MaxConnections: cfg.MaxConnections, MaxConnectionsPerClient: cfg.MaxConnectionsPerClient,
 		IdleTimeout: time.Duration(cfg.IdleTimeout), RequestTimeout: time.Duration(cfg.RequestTimeout),
 		HelloTimeout: time.Duration(cfg.HelloTimeout), StallTimeout: time.Duration(cfg.StallTimeout),
 		MinRate: int64(cfg.MinRate), RateWindow: time.Duration(cfg.RateWindow),
 		Version: currentVersion().Version, Logger: log}
-	for name, c := range cfg.Clients {
-		ropts.Clients[name] = receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+	if ropts.Clients, err = receiverClients(cfg); err != nil {
+		return usageError{fmt.Errorf("%s: %w", opts.config, err)}
 	}
 	if !opts.stdio && cfg.Metrics != "" {
 		reg := prometheus.NewRegistry()
@@ -95,6 +96,28 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 		}
 	}
 	return srv.ServeTLS(ctx, ln, tlsConf)
+}
+
+// receiverClients is the receiver's policy for each configured client. The receiver's retention is for the
+// clients it owns the pruning of: those that may not prune themselves (allow_prune: false).
+func receiverClients(cfg *config.Receiver) (map[string]receiver.Client, error) {
+	var owned *retention.Policy
+	if !cfg.Retention.IsEmpty() {
+		p, err := cfg.Retention.Policy(retention.Policy{})
+		if err != nil {
+			return nil, fmt.Errorf("retention: %w", err)
+		}
+		owned = &p
+	}
+	clients := map[string]receiver.Client{}
+	for name, c := range cfg.Clients {
+		rc := receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+		if !rc.AllowPrune {
+			rc.Retention = owned
+		}
+		clients[name] = rc
+	}
+	return clients, nil
 }
 
 func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log interface{ Error(string, ...any) }) {

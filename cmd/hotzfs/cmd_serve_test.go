@@ -1,0 +1,30 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/hotzfs/hotzfs/config"
+)
+
+func TestReceiverRetentionGoesToAppendOnlyClients(t *testing.T) {
+	cfg, err := config.ParseReceiver("receiver.yaml", []byte(`root: tank/backup
+clients:
+  web01: {}
+  hv2: {allow_prune: false}
+retention: {keep_last: 3, daily: 7}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := receiverClients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := clients["web01"]; !c.AllowPrune || c.Retention != nil {
+		t.Errorf("web01 (may prune): %+v, want no receiver retention", c)
+	}
+	c := clients["hv2"]
+	if c.AllowPrune || c.Retention == nil || c.Retention.KeepLast != 3 || c.Retention.Daily != 7 {
+		t.Fatalf("hv2 (append-only): %+v, want the receiver's retention", c)
+	}
+}

@@ -1,0 +1,104 @@
+package receiver
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hotzfs/hotzfs/retention"
+	"github.com/hotzfs/hotzfs/transport"
+	"github.com/hotzfs/hotzfs/zfs"
+)
+
+// nameStamp is the UTC timestamp at the end of the snapshot names hotzfs makes (PREFIX_20261126T011500Z).
+const nameStamp = "20060102T150405Z"
+
+// hotzfsName reports whether short is named the way hotzfs names its snapshots: PREFIX_YYYYMMDDTHHMMSSZ,
+// optionally followed by a collision suffix _N, for any prefix a job may configure (letters, digits, _ and
+// -, not starting with -). Only such snapshots may be destroyed on the receiver, by a prune request or by
+// the receiver's own retention; a hand-made `vm@admin-before-upgrade` is never touched.
+func hotzfsName(short string) bool {
+	if stampedName(short) {
+		return true
+	}
+	i := strings.LastIndexByte(short, '_')
+	n := short[i+1:]
+	if i < 0 || n == "" || n[0] == '0' || strings.Trim(n, "0123456789") != "" {
+		return false
+	}
+	return stampedName(short[:i])
+}
+
+// stampedName reports whether s is PREFIX_TIMESTAMP.
+func stampedName(s string) bool {
+	if len(s) < len(nameStamp)+2 || s[len(s)-len(nameStamp)-1] != '_' {
+		return false
+	}
+	prefix, stamp := s[:len(s)-len(nameStamp)-1], s[len(s)-len(nameStamp):]
+	if prefix[0] == '-' || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+		return false
+	}
+	_, err := time.Parse(nameStamp, stamp)
+	return err == nil
+}
+
+// applyRetention prunes target by the client's receiver-owned retention (Client.Retention), after a receive
+// into it: only snapshots named the way hotzfs names them, never the newest (the incremental base) nor a
+// held one (the base hold, or an admin's). It returns the short names it destroyed. A failure leaves the
+// snapshots in place for the next receive to try again and is logged: the backup itself succeeded.
+func (ss *session) applyRetention(ctx context.Context, target string) []string {
+	policy := ss.policy.Retention
+	if policy == nil {
+		return nil
+	}
+	z := ss.srv.zfs
+	list, err := z.List(ctx, []string{target}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+	if err != nil {
+		ss.log.Warn("receiver retention: cannot list the snapshots; nothing pruned, the next receive tries again",
+			"dataset", target, "err", err)
+		return nil
+	}
+	snaps := make([]retention.Snapshot, 0, len(list))
+	for _, s := range list {
+		snaps = append(snaps, retention.Snapshot{Dataset: target, Name: s.Short(), GUID: s.GUID, CreateTXG: s.CreateTXG,
+			Created: s.Creation, Owned: hotzfsName(s.Short()), Held: s.UserRefs > 0})
+	}
+	plan, err := retention.Plan(snaps, *policy, time.Now())
+	if err != nil {
+		ss.log.Warn("receiver retention: the policy is invalid; fix retention: in the receiver config",
+			"dataset", target, "err", err)
+		return nil
+	}
+	var destroy []string
+	for _, i := range plan.Destroy() {
+		destroy = append(destroy, snaps[i].Name)
+	}
+	if len(destroy) == 0 {
+		return nil
+	}
+	if err := z.DestroySnapshots(ctx, target, destroy); err != nil {
+		ss.log.Warn("receiver retention: destroying snapshots failed; the next receive tries again",
+			"dataset", target, "snapshots", destroy, "err", err)
+		return nil
+	}
+	ss.log.Info("receiver retention pruned", "dataset", target, "destroyed", len(destroy), "kept", len(snaps)-len(destroy))
+	return destroy
+}
+
+// withoutDestroyed drops the destroyed snapshots from the target state a result carries back.
+func withoutDestroyed(state *transport.DatasetInfo, destroyed []string) {
+	if state == nil || len(destroyed) == 0 {
+		return
+	}
+	gone := map[string]bool{}
+	for _, n := range destroyed {
+		gone[n] = true
+	}
+	kept := state.Snapshots[:0]
+	for _, s := range state.Snapshots {
+		if !gone[s.Name] {
+			kept = append(kept, s)
+		}
+	}
+	state.Snapshots = kept
+}
