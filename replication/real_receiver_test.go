@@ -27,8 +27,7 @@ func newRigFor(t *testing.T, dstMB int, policy receiver.Client) *rig {
 	r.recv, err = loopback.StartReceiver(r.ctx, r.z, pki, receiver.Options{Root: r.dst + "/backup", Logger: loopback.Logger(),
 		Clients: map[string]receiver.Client{"hv1": policy}})
 	must(t, err)
-	t.Cleanup(func() { r.recv.Stop() })
-	r.addr = r.recv.Addr
+	r.addr = r.recv.Addr // newRig's cleanup stops r.recv, now this one
 	return r
 }
 
@@ -91,7 +90,8 @@ func TestRealReceivedFilesystemNeverMountsOrSharesByItself(t *testing.T) {
 
 	// A stream that carries the properties (send -p) is refused outright; so is a replication stream.
 	for name, opts := range map[string]zfs.SendOptions{"props": {Snapshot: ds + "@hotzfs_20260102T000000Z", Props: true}} {
-		err := r.sendRaw("tank/"+name, opts, transport.ReceiveRequest{Snapshot: "hotzfs_20260102T000000Z"})
+		err := r.sendRaw("tank/"+name, opts, transport.ReceiveRequest{Snapshot: "hotzfs_20260102T000000Z",
+			GUID: guid(t, r, opts.Snapshot)})
 		var remote *transport.RemoteError
 		if !errors.As(err, &remote) || remote.Code != transport.CodeForbidden {
 			t.Errorf("%s stream: %v, want forbidden", name, err)
