@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hotzfs/hotzfs/certs"
@@ -69,6 +70,8 @@ type Receiver struct {
 	Server *receiver.Server
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
+	err    error
 }
 
 // StartReceiver serves opts on 127.0.0.1 (a free port) until Stop.
@@ -91,10 +94,13 @@ func StartReceiver(ctx context.Context, z *zfs.Runner, pki *PKI, opts receiver.O
 	return r, nil
 }
 
-// Stop shuts the receiver down and waits for its sessions.
+// Stop shuts the receiver down and waits for its sessions; a second Stop returns the first one's result.
 func (r *Receiver) Stop() error {
-	r.cancel()
-	return <-r.done
+	r.once.Do(func() {
+		r.cancel()
+		r.err = <-r.done
+	})
+	return r.err
 }
 
 // Dial connects a client with the given certificate files to addr over TLS and runs the handshake.
