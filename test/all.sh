@@ -37,8 +37,8 @@ tier_unit() {
 	count "$logdir/unit.log"
 	local f
 	for f in FuzzFrameReader FuzzDecodeMessage; do
-		log "unit: fuzzing $f for 15 s (seed corpus in transport/testdata/fuzz)"
-		go test ./transport -run '^$' -fuzz "^$f\$" -fuzztime 15s || rc=1
+		log "unit: fuzzing $f for 150000 inputs (seed corpus in transport/testdata/fuzz)"
+		go test ./transport -run '^$' -fuzz "^$f\$" -fuzztime 150000x || rc=1
 	done
 	return $rc
 }

@@ -26,7 +26,7 @@ func FuzzFrameReader(f *testing.F) {
 		}
 		sr := NewStreamReader(bytes.NewReader(data), ReaderOptions{})
 		defer sr.Close()
-		n, err := io.Copy(io.Discard, io.LimitReader(sr, 64<<20))
+		n, err := io.Copy(io.Discard, io.LimitReader(sr, 16<<20))
 		if err == nil && sr.WireBytes() > int64(len(data)) {
 			t.Fatalf("clean stream of %d bytes from %d wire bytes, read %d", n, len(data), sr.WireBytes())
 		}
