@@ -79,8 +79,6 @@ func benchStream(b *testing.B, data []byte, opts StreamOptions, conns func() (ne
 	w, r := conns()
 	defer w.Close()
 	defer r.Close()
-	pool := NewBufferPool()
-	opts.Pool = pool
 	b.SetBytes(int64(len(data)))
 	var wire int64
 	for b.Loop() {
@@ -97,7 +95,7 @@ func benchStream(b *testing.B, data []byte, opts StreamOptions, conns func() (ne
 			}
 			done <- sw.Close()
 		}()
-		sr := NewStreamReader(r, ReaderOptions{Pool: pool, Authenticated: opts.Authenticated})
+		sr := NewStreamReader(r, ReaderOptions{Authenticated: opts.Authenticated})
 		if _, err := io.Copy(discard{}, sr); err != nil {
 			b.Fatal(err)
 		}
@@ -119,7 +117,6 @@ func BenchmarkReceiverMemory(b *testing.B) {
 	sw, _ := NewStreamWriter(&wire, StreamOptions{Compression: CompressionDefault})
 	_, _ = sw.Write(mixedData(32<<20, 43))
 	_ = sw.Close()
-	pool := NewBufferPool()
 	for b.Loop() {
 		stop := make(chan struct{})
 		peak := samplePeakHeap(stop)
@@ -134,7 +131,7 @@ func BenchmarkReceiverMemory(b *testing.B) {
 			})
 			wg.Go(func() {
 				defer r.Close()
-				sr := NewStreamReader(r, ReaderOptions{Pool: pool})
+				sr := NewStreamReader(r, ReaderOptions{})
 				defer sr.Close()
 				if _, err := io.Copy(discard{}, sr); err != nil {
 					b.Error(err)

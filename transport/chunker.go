@@ -32,7 +32,6 @@ type chunker struct {
 	mu  sync.Mutex
 	err error // first write error; sticky
 
-	pool  *BufferPool
 	queue chan queuedFrame // nil: no queue
 	free  chan []byte      // data-frame buffers back from the queue; nil entries are allocated when needed
 	done  chan struct{}    // closed when the queue's goroutine has written (or dropped) everything
@@ -129,7 +128,7 @@ func (c *chunker) flush() error {
 	c.queue <- queuedFrame{typ: c.typ, frame: frame}
 	c.buf = <-c.free // waits while the queue is full
 	if c.buf == nil {
-		c.buf = c.pool.get()
+		c.buf = newFrameBuffer()
 	}
 	return c.failure()
 }
@@ -182,19 +181,12 @@ func (c *chunker) finish() error {
 	return c.failure()
 }
 
-// release gives the frame buffers back to the pool; after finish.
+// release drops the frame buffers, the queue's spare ones included; after finish.
 func (c *chunker) release() {
-	c.pool.put(c.buf)
 	c.buf = nil
-	if c.free == nil {
-		return
-	}
-	for {
+	for c.free != nil {
 		select {
-		case b := <-c.free:
-			if b != nil {
-				c.pool.put(b)
-			}
+		case <-c.free:
 		default:
 			return
 		}

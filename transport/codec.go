@@ -175,7 +175,7 @@ func ReadMessage(r io.Reader) (Message, error) {
 // ReadMessageLimit is ReadMessage with a smaller frame limit, such as MaxHelloPayload: a frame whose length
 // field exceeds limit is refused before its payload is read.
 func ReadMessageLimit(r io.Reader, limit int) (Message, error) {
-	fr := NewFrameReader(r, nil)
+	fr := NewFrameReader(r)
 	fr.controlLimit = min(limit, MaxControlPayload)
 	t, payload, err := fr.Next()
 	if err != nil {

@@ -22,7 +22,7 @@ func TestCompressedStreamFlushesOnRawVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 		frames := 0
-		fr := NewFrameReader(bytes.NewReader(wire.Bytes()), nil)
+		fr := NewFrameReader(bytes.NewReader(wire.Bytes()))
 		fr.authenticated = true
 		for {
 			typ, _, err := fr.Next()

@@ -74,7 +74,6 @@ type FrameReader struct {
 	r     io.Reader
 	hdr   [HeaderLen]byte
 	buf   []byte
-	pool  *BufferPool
 	table *crc32.Table
 	chain uint32 // running CRC of this stream's frames so far
 	// authenticated: the carrier authenticates every byte (TLS), so data-stream frames carry a zero checksum
@@ -85,8 +84,8 @@ type FrameReader struct {
 }
 
 // NewFrameReader returns a reader of frames from r. pool may be nil.
-func NewFrameReader(r io.Reader, pool *BufferPool) *FrameReader {
-	return &FrameReader{r: r, pool: pool, table: crc32.MakeTable(crc32.Castagnoli)}
+func NewFrameReader(r io.Reader) *FrameReader {
+	return &FrameReader{r: r, table: crc32.MakeTable(crc32.Castagnoli)}
 }
 
 // Next reads one frame. The payload is valid until the next call. It returns io.EOF only when r ends exactly
@@ -140,9 +139,6 @@ func (fr *FrameReader) Next() (FrameType, []byte, error) {
 // readPayload reads n bytes into the reused buffer, growing it only as bytes actually arrive, so a length
 // field that promises more than the peer sends costs at most one growth step.
 func (fr *FrameReader) readPayload(n int) ([]byte, error) {
-	if fr.buf == nil && fr.pool != nil {
-		fr.buf = fr.pool.get()
-	}
 	got := 0
 	for got < n {
 		want := min(n, got+max(readGrowStep, got))
@@ -165,13 +161,8 @@ func (fr *FrameReader) readPayload(n int) ([]byte, error) {
 // WireBytes returns how many bytes the reader has consumed from r. Safe to call from any goroutine.
 func (fr *FrameReader) WireBytes() int64 { return fr.wire.Load() }
 
-// Release hands the payload buffer back to the pool; the reader must not be used afterwards.
-func (fr *FrameReader) Release() {
-	if fr.pool != nil && fr.buf != nil {
-		fr.pool.put(fr.buf)
-	}
-	fr.buf = nil
-}
+// Release drops the payload buffer; the reader must not be used afterwards.
+func (fr *FrameReader) Release() { fr.buf = nil }
 
 // inStream reports whether frames of type t belong to a data stream, whose checksums are chained.
 func (t FrameType) inStream() bool { return t != FrameControl }

@@ -11,7 +11,7 @@ import (
 func FuzzFrameReader(f *testing.F) {
 	f.Add([]byte{byte(FrameData), 0, 0, 0, 1, 0, 0, 0, 0, 'x'})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fr := NewFrameReader(bytes.NewReader(data), nil)
+		fr := NewFrameReader(bytes.NewReader(data))
 		for range 1000 {
 			typ, payload, err := fr.Next()
 			if err != nil {

@@ -17,8 +17,7 @@ type ReaderOptions struct {
 	DecoderConcurrency int
 	// MaxWindow bounds the zstd window a sender may make this side allocate; 0 means DefaultMaxWindow.
 	MaxWindow uint64
-	Progress  *Progress   // optional: counts raw bytes as they are read
-	Pool      *BufferPool // optional: recycles the frame buffer
+	Progress  *Progress // optional: counts raw bytes as they are read
 	// Authenticated says the carrier authenticates every byte and its order (TLS, see [Conn.Authenticated]):
 	// data frames then carry no checksum, and one that has one is refused. The writer must be told the same.
 	Authenticated bool
@@ -50,7 +49,7 @@ type StreamReader struct {
 // NewStreamReader returns a reader of the data stream that comes next on r. It reads nothing beyond the
 // stream's last frame.
 func NewStreamReader(r io.Reader, opts ReaderOptions) *StreamReader {
-	s := &StreamReader{fr: NewFrameReader(r, opts.Pool), opts: opts}
+	s := &StreamReader{fr: NewFrameReader(r), opts: opts}
 	s.fr.authenticated = opts.Authenticated
 	s.src.s = s
 	return s

@@ -18,8 +18,7 @@ type StreamOptions struct {
 	// compresses on the writing goroutine only; n >= 2 splits the input into jobs that n goroutines compress in
 	// parallel (more CPU and ~n x 8 MiB of memory for throughput on a fast link).
 	EncoderConcurrency int
-	Progress           *Progress   // optional: counts raw bytes as they are written
-	Pool               *BufferPool // optional: recycles the frame buffer
+	Progress           *Progress // optional: counts raw bytes as they are written
 	// Authenticated says the carrier authenticates every byte and its order (TLS, see [Conn.Authenticated]):
 	// the data frames then carry no checksum. The reader must be told the same.
 	Authenticated bool
@@ -58,7 +57,7 @@ func NewStreamWriter(w io.Writer, opts StreamOptions) (*StreamWriter, error) {
 		return nil, err
 	}
 	s := &StreamWriter{progress: opts.Progress}
-	s.chunk = &chunker{w: w, typ: FrameData, pool: opts.Pool, buf: opts.Pool.get()}
+	s.chunk = &chunker{w: w, typ: FrameData, buf: newFrameBuffer()}
 	if !opts.Authenticated {
 		s.chunk.table = crc32.MakeTable(crc32.Castagnoli)
 	}
