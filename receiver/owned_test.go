@@ -15,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/retention"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -132,7 +133,7 @@ func TestReceiverRetentionSparesForeignHeldAndNewest(t *testing.T) {
 		if i == 1 {
 			refs = 1 // an admin's hold
 		}
-		listing = append(listing, snapLine(ds+"@hotzfs_"+t.Format(nameStamp), uint64(100+i), uint64(1000+i), t, refs))
+		listing = append(listing, snapLine(ds+"@hotzfs_"+t.Format(meta.NameLayout), uint64(100+i), uint64(1000+i), t, refs))
 	}
 	listing = append(listing, snapLine(ds+"@admin-before-upgrade", 99, 999, day0.Add(-time.Hour), 0))
 	z, calls := listingZFS(t, listing)

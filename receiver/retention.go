@@ -2,45 +2,16 @@ package receiver
 
 import (
 	"context"
-	"strings"
 	"time"
 
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/retention"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
-// nameStamp is the UTC timestamp at the end of the snapshot names hotzfs makes (PREFIX_20261126T011500Z).
-const nameStamp = "20060102T150405Z"
-
-// hotzfsName reports whether short is named the way hotzfs names its snapshots: PREFIX_YYYYMMDDTHHMMSSZ,
-// optionally followed by a collision suffix _N, for any prefix a job may configure (letters, digits, _ and
-// -, not starting with -). Only such snapshots may be destroyed on the receiver, by a prune request or by
-// the receiver's own retention; a hand-made `vm@admin-before-upgrade` is never touched.
-func hotzfsName(short string) bool {
-	if stampedName(short) {
-		return true
-	}
-	i := strings.LastIndexByte(short, '_')
-	n := short[i+1:]
-	if i < 0 || n == "" || n[0] == '0' || strings.Trim(n, "0123456789") != "" {
-		return false
-	}
-	return stampedName(short[:i])
-}
-
-// stampedName reports whether s is PREFIX_TIMESTAMP.
-func stampedName(s string) bool {
-	if len(s) < len(nameStamp)+2 || s[len(s)-len(nameStamp)-1] != '_' {
-		return false
-	}
-	prefix, stamp := s[:len(s)-len(nameStamp)-1], s[len(s)-len(nameStamp):]
-	if prefix[0] == '-' || strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
-		return false
-	}
-	_, err := time.Parse(nameStamp, stamp)
-	return err == nil
-}
+// hotzfsName reports whether short is named the way hotzfs names its snapshots, whatever the job's prefix.
+func hotzfsName(short string) bool { return meta.IsSnapshotName(short) }
 
 // applyRetention prunes target by the client's receiver-owned retention (Client.Retention), after a receive
 // into it: only snapshots named the way hotzfs names them, never the newest (the incremental base) nor a
