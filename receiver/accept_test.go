@@ -3,7 +3,6 @@ package receiver
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"runtime"
 	"sync/atomic"
@@ -11,38 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotzfs/hotzfs/certs"
+	"github.com/hotzfs/hotzfs/internal/testpki"
 	"github.com/hotzfs/hotzfs/transport"
-	"github.com/hotzfs/hotzfs/transport/tlsconf"
 )
 
 // testTLS returns a server config and a client config (CN hv1) of a fresh CA.
-func testTLS(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	v := certs.Validity{Now: time.Now(), Duration: time.Hour}
-	ca, err := certs.NewCA("test CA", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := certs.NewServer(ca, certs.ServerSpec{Name: "backup", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := certs.NewClient(ca, "hv1", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	pair := func(p *certs.Pair) tls.Certificate {
-		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	return tlsconf.ServerConfig(pair(srv), pool), tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1")
-}
+func testTLS(t *testing.T) (server, client *tls.Config) { return testpki.Configs(t, "hv1") }
 
 // serveTLS runs srv.ServeTLS on ln until the test ends; the channel gets what ServeTLS returned.
 func serveTLS(t *testing.T, srv *Server, ln net.Listener, conf *tls.Config) chan error {

@@ -3,42 +3,20 @@ package transport
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/hotzfs/hotzfs/certs"
+	"github.com/hotzfs/hotzfs/internal/testpki"
 	"github.com/hotzfs/hotzfs/transport/tlsconf"
 )
 
 // tlsPair returns both ends of a real mTLS connection over loopback, and the client identity the server saw.
 func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
 	t.Helper()
-	v := certs.Validity{Now: time.Now(), Duration: time.Hour}
-	ca, err := certs.NewCA("test CA", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := certs.NewServer(ca, certs.ServerSpec{Name: "backup", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := certs.NewClient(ca, "hv1", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	pair := func(p *certs.Pair) tls.Certificate {
-		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	serverConf, clientConf := testpki.Configs(t, "hv1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +34,7 @@ func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
 			ch <- accepted{err: err}
 			return
 		}
-		tc := tls.Server(Buffered(c), tlsconf.ServerConfig(pair(srv), pool))
+		tc := tls.Server(Buffered(c), serverConf)
 		id, err := tlsconf.Accept(context.Background(), tc, 5*time.Second)
 		ch <- accepted{tc, id, err}
 	}()
@@ -64,7 +42,7 @@ func tlsPair(t testing.TB) (client, server net.Conn, identity string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := tls.Client(Buffered(raw), tlsconf.ClientConfig(pair(cli), pool, "127.0.0.1"))
+	tc := tls.Client(Buffered(raw), clientConf)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
