@@ -115,7 +115,7 @@ func (s *Sender) Replicate(ctx context.Context, ds Dataset) (Report, error) {
 		}
 		for _, step := range plan.Steps {
 			sr, target, err := s.runStep(ctx, ds, step)
-			if err != nil && step.ResumeToken != "" {
+			if err != nil && step.ResumeToken != "" && !refusedBusy(err) {
 				// Try once more with a freshly read token; then, or at once when the token can never work,
 				// start over: the receiver discards the partial state and keeps its last complete snapshot.
 				resumeFailures++
@@ -151,6 +151,15 @@ func (s *Sender) log() *slog.Logger {
 // resumeImpossible reports a resume that can never succeed: the token is stale or its snapshot is gone.
 func resumeImpossible(err error) bool {
 	return errors.Is(err, zfs.ErrResumeTokenInvalid) || errors.Is(err, zfs.ErrDatasetNotFound)
+}
+
+// refusedBusy reports a stream the receiver turned away because another stream into the dataset is still
+// running (a sender that died moments ago leaves one until the receiver sees its connection end) or its slots are
+// taken. Nothing was received, so an interrupted receive and its token are as good as before: the caller retries
+// later (a job run does, as for any transient failure) instead of counting the token as failed.
+func refusedBusy(err error) bool {
+	var re *transport.RemoteError
+	return errors.As(err, &re) && re.Code == transport.CodeBusy
 }
 
 func (s *Sender) targetInfo(target string) (transport.DatasetInfo, bool, error) {
