@@ -22,7 +22,13 @@ const (
 	PropConsistency = "hotzfs:consistency"
 	PropGuest       = "hotzfs:guest"  // the guest(s) whose disks the dataset holds, comma-separated
 	PropDomXML      = "hotzfs:domxml" // base of the domain XML chunks, see EncodeDomainXML
-	OwnerValue      = "hotzfs"
+	// On received snapshots: the dataset's name and mountpoint on the sending host when it was sent, so that
+	// a restore or failover maps the guest's disk paths (/dev/zvol/SOURCE/..., files under MOUNTPOINT) onto
+	// the copies whatever target_root and mountpoints are in use. Client-supplied: only ever used to rewrite
+	// paths of that client's own domain XML onto its own datasets.
+	PropSource     = "hotzfs:source"
+	PropMountpoint = "hotzfs:mountpoint"
+	OwnerValue     = "hotzfs"
 )
 
 // Hold tags. On the receiver, ReceiverBaseHold marks the newest received snapshot of each dataset (the
