@@ -16,7 +16,8 @@
 #
 # Environment: HOTZFS_VM_CACHE (image cache), HOTZFS_VM_QUIET=1 (no live console; print vm-output.log at the
 # end), HOTZFS_VM_DEBUG=1 (full boot messages and a root login on the console), HOTZFS_VM_MEM (MiB, default 4096),
-# HOTZFS_VM_NET=none (no user-mode NIC), HOTZFS_VM_HOSTFWD ("HOSTPORT:GUESTPORT ...": TCP ports of the VM
+# HOTZFS_VM_NET=none (no user-mode NIC), HOTZFS_VM_KVM=1 (let kvm load in the VM, for nested guests),
+# HOTZFS_VM_HOSTFWD ("HOSTPORT:GUESTPORT ...": TCP ports of the VM
 # forwarded to 127.0.0.1:HOSTPORT on the host), HOTZFS_VM_QEMU_ARGS (extra qemu arguments, split on spaces).
 # Runs for different versions (or with different share dirs) can go at the same time: no fixed ports or paths.
 set -euo pipefail
@@ -31,6 +32,8 @@ POWEROFF_GRACE=30
 # Modules the guest must not load: cfg80211 (pulled in when systemd-networkd asks for the nl80211 netlink family)
 # oopses under TCG ~30 s after boot and takes the guest down; kvm is useless without nested virtualisation.
 GUEST_MODULE_BLACKLIST=cfg80211,kvm_amd,kvm_intel,kvm
+# HOTZFS_VM_KVM=1 lets kvm load: the guest sees the svm of TCG's emulated CPU, so nested guests run under kvm_amd.
+[[ ${HOTZFS_VM_KVM:-0} == 1 ]] && GUEST_MODULE_BLACKLIST=cfg80211
 
 usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
