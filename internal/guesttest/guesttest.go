@@ -337,3 +337,12 @@ func (r *Rig) DomainXML(t testing.TB, name string) string {
 	}
 	return x
 }
+
+// Start starts a defined domain (one a command under test defined).
+func (r *Rig) Start(t testing.TB, name string) {
+	t.Helper()
+	d := r.lookup(t, name)
+	if _, err := within(60*time.Second, func() (int, error) { return 0, r.lv.DomainCreate(d) }); err != nil {
+		t.Fatalf("start domain %s: %v", name, err)
+	}
+}

@@ -32,7 +32,9 @@ conf 16510 >/etc/hotzfs-hosts/backup1.conf
 # qemu's output straight to files: no virtlogd to share between the two daemons.
 grep -q '^stdio_handler' /etc/libvirt/qemu.conf || echo 'stdio_handler = "file"' >>/etc/libvirt/qemu.conf
 
-libvirtd -d -l -f /etc/hotzfs-hosts/hv1.conf
+# Nothing of systemd's libvirt may run: these daemons are the only ones (each with its own pidfile).
+systemctl stop libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket 2>/dev/null || true
+libvirtd -d -l -f /etc/hotzfs-hosts/hv1.conf -p /run/hotzfs-hv1-libvirtd.pid
 unshare --mount --propagation private bash -c '
 	set -e
 	for d in /etc/libvirt/qemu /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
@@ -40,7 +42,7 @@ unshare --mount --propagation private bash -c '
 		mount -t tmpfs -o mode=0755 tmpfs "$d"
 	done
 	mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu
-	exec libvirtd -d -l -f /etc/hotzfs-hosts/backup1.conf
+	exec libvirtd -d -l -f /etc/hotzfs-hosts/backup1.conf -p /run/hotzfs-backup1-libvirtd.pid
 '
 wait_tcp 16509
 wait_tcp 16510

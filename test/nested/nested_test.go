@@ -161,7 +161,7 @@ func startHotzfs(t *testing.T, s setup, dstPool, guestName string) *hotzfs {
 	h.run(t, "certs", "ca", "--dir", pki)
 	h.run(t, "certs", "server", "localhost", "--ip", "127.0.0.1", "--dir", pki)
 	h.run(t, "certs", "client", "hv1", "--dir", pki)
-	writeFile(t, h.receiver, fmt.Sprintf(`listen: 127.0.0.1:0
+	writeFile(t, h.receiver, fmt.Sprintf(`listen: 127.0.0.1:17390
 tls: {ca: %[1]s/ca.crt, cert: %[1]s/localhost.crt, key: %[1]s/localhost.key}
 root: %[2]s/backup
 clients:
@@ -174,8 +174,9 @@ clients:
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
+	exited := make(chan struct{})
+	var serveErr error
+	go func() { serveErr = serve.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = serve.Process.Signal(os.Interrupt)
 		<-exited
@@ -183,8 +184,8 @@ clients:
 	var addr []byte
 	guesttest.WaitFor(t, 30*time.Second, "the receiver", func() bool {
 		select {
-		case err := <-exited:
-			t.Fatalf("hotzfs serve exited: %v", err)
+		case <-exited:
+			t.Fatalf("hotzfs serve exited: %v", serveErr)
 		default:
 		}
 		addr, _ = os.ReadFile(ready)
@@ -260,9 +261,37 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 		}
 	}
 
-	// hv1 fails: its guest stops at once, as in a power cut. On backup1, failover brings it up from the copies.
+	// hv1's guest stops at once, as in a power cut.
 	wrote1, wrote2 := counters(t, hv1, name)
 	hv1.Destroy(t, name)
+
+	// restore --guest on hv1: every disk from one snapshot set, next to the originals, defined under a new name.
+	h.run(t, "restore", "--config", h.sender, "--guest", name, "--define", "--yes")
+	restored := name + "-restored"
+	hv1.RemoveAtEnd(t, restored)
+	vda := "/dev/zvol/" + g.zvol + "-restore-" + snapSet
+	zfstest.WaitDevice(t, vda)
+	if got, want := devSum(t, vda), snapshotSum(t, g.zvol+"@"+snapSet, src+"/check"); got != want {
+		t.Fatalf("restored vda %s: sha256 %s, snapshot %s", vda, got, want)
+	}
+	vdb := zfstest.Mountpoint(t, g.images+"-restore-"+snapSet) + "/web-data2.img"
+	if got, want := fileSum(t, vdb), fileSum(t, g.mountpoint+"/.zfs/snapshot/"+snapSet+"/web-data2.img"); got != want {
+		t.Fatalf("restored vdb %s: sha256 %s, snapshot %s", vdb, got, want)
+	}
+	notOriginal(t, hv1.DomainXML(t, restored), g)
+	start = time.Now()
+	hv1.Start(t, restored)
+	hv1.WaitAgent(t, restored)
+	t.Logf("FIGURE restored guest, start to agent: %v", time.Since(start).Round(time.Second))
+	r1, r2 := counters(t, hv1, restored)
+	if r1 > wrote1 || r2 > wrote2 {
+		t.Fatalf("restored counters 1..%d and 1..%d, but the guest wrote only %d and %d", r1, r2, wrote1, wrote2)
+	}
+	t.Logf("restored guest %s: both disks equal the snapshot set %s; counters 1..%d and 1..%d, complete",
+		restored, snapSet, r1, r2)
+	hv1.Destroy(t, restored)
+
+	// hv1 fails. On backup1, failover brings the guest up from the received copies.
 	start = time.Now()
 	h.run(t, "failover", "--config", h.receiver, "--client", "hv1", "--libvirt", uriBackup1, "--start", "--yes", name)
 	backup1.RemoveAtEnd(t, name)
@@ -310,6 +339,34 @@ func onCopies(t *testing.T, domXML, prefix string, disks int) {
 			t.Errorf("%s is on %s, not on a copy under %s", p, ds, prefix)
 		}
 	}
+}
+
+// notOriginal checks that none of the domain's disks, kernel or initrd is the original guest's.
+func notOriginal(t *testing.T, domXML string, g guestStorage) {
+	t.Helper()
+	for _, orig := range []string{"/dev/zvol/" + g.zvol, g.mountpoint + "/"} {
+		if strings.Contains(domXML, "'"+orig) || strings.Contains(domXML, "\""+orig) {
+			t.Errorf("the restored domain still uses the original's %s:\n%s", orig, domXML)
+		}
+	}
+}
+
+// snapshotSum is the sha256 of a zvol snapshot's contents, read through a temporary clone.
+func snapshotSum(t *testing.T, snapshot, clone string) string {
+	t.Helper()
+	zfstest.Run(t, "zfs", "clone", snapshot, clone)
+	defer zfstest.Destroy(t, clone)
+	zfstest.WaitDevice(t, "/dev/zvol/"+clone)
+	return devSum(t, "/dev/zvol/"+clone)
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	sum, err := zfstest.FileSum(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
 
 // latestSet is the newest hotzfs snapshot's short name on dataset.
