@@ -16,6 +16,7 @@ import (
 	"github.com/hotzfs/hotzfs/guest"
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/meta"
+	"github.com/hotzfs/hotzfs/recovery"
 	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -262,7 +263,7 @@ func checkDefinable(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 	if err != nil {
 		return fmt.Errorf("--define: %w; nothing restored", err)
 	}
-	printDropped(w, plan, network)
+	printLines(w, recovery.DroppedLines(plan, network))
 	return nil
 }
 
