@@ -54,8 +54,8 @@ func (p Plan) Lines(d *Domain) []string {
 		out = append(out, fmt.Sprintf("the received datasets, their snapshots and holds stay as they are (replication "+
 			"goes on); each clone keeps its @%s from being destroyed until the clone is", p.Set))
 	case Restore:
-		out = append(out, "each dataset is received as a new one (missing parents are created, not mounted); "+
-			"nothing on this host is overwritten")
+		out = append(out, "each dataset is received as a new one (missing parents are created); nothing on this "+
+			"host is overwritten")
 	}
 	out = append(out, p.Notes...)
 	if d == nil {
