@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/job"
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // Flags that do not go together are usage errors (exit 2), refused before any config is read or any
@@ -48,5 +51,22 @@ func TestJobForGuest(t *testing.T) {
 	if _, err := jobFor(cfg, "", "guest x", func(j config.Job) bool { return backsGuest(j, "x") }); err == nil ||
 		!strings.Contains(err.Error(), "say which job backs guest x up: --job NAME") {
 		t.Errorf("no job names guest x: %v", err)
+	}
+}
+
+// restore DATASET --define moves only that dataset's disks: the plan says when the guest has others.
+func TestRestoreDefineOfOneDatasetNamesTheOtherDisks(t *testing.T) {
+	xml := `<domain type='kvm'><name>web1</name><memory>1</memory><os><type>hvm</type></os><devices>
+  <disk type='block' device='disk'><source dev='/dev/zvol/tank/vm/web1-disk0'/><target dev='vda'/></disk>
+  <disk type='block' device='disk'><source dev='/dev/zvol/tank/vm/web1-disk1'/><target dev='vdb'/></disk>
+</devices></domain>`
+	env := job.Env{ZFS: zfs.NewRunner(slog.New(slog.DiscardHandler))}
+	var out bytes.Buffer
+	if err := checkDefinable(t.Context(), env, &out, xml, "tank/vm/web1-disk0", "tank/vm/web1-disk0-r", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "vdb (/dev/zvol/tank/vm/web1-disk1): not on a restored dataset") ||
+		!strings.Contains(out.String(), "hotzfs restore --guest web1 restores all of them") {
+		t.Errorf("plan of a one-dataset --define:\n%s", out.String())
 	}
 }
