@@ -27,9 +27,10 @@ type BuildSpec struct {
 	Network string
 }
 
-// BuiltDisk is a disk of the built domain: one of the copies.
+// BuiltDisk is a disk of the built domain, on one of the copies — or the kernel or initrd file of its direct
+// kernel boot, which CheckDisks checks like an image file.
 type BuiltDisk struct {
-	Target string // target dev (vda)
+	Target string // target dev (vda); os/kernel or os/initrd for a direct boot's files
 	Path   string // zvol device or image file
 	Root   string // the copy's mountpoint for an image file, "" for a zvol
 	Format string // raw or qcow2
@@ -49,7 +50,7 @@ type Built struct {
 //   - domain type kvm or qemu (anything else is refused), memory and currentMemory, vcpu (count only), cpu
 //     mode, model name and topology, os type hvm with arch, machine and boot order (a pflash loader or
 //     firmware='efi' becomes firmware='efi': libvirt picks this host's UEFI firmware and makes fresh
-//     variables), the features acpi, apic, pae, hap, pmu, vmport, smm, hyperv and kvm, clock, the on_*
+//     variables), a direct kernel boot whose kernel and initrd are files on a copy, the features acpi, apic, pae, hap, pmu, vmport, smm, hyperv and kvm, clock, the on_*
 //     actions destroy/restart/preserve/rename-restart, pm;
 //   - disks (device disk, file or block) whose source is on a copy (spec.Volumes, spec.Filesystems): defined
 //     anew on the copy with driver qemu raw or qcow2 and no backing store, target dev and bus, serial and
@@ -98,6 +99,7 @@ func BuildDomain(stored string, spec BuildSpec) (Built, error) {
 		return Built{}, fmt.Errorf("no disk of guest %s is on the restored datasets (%s): restore the dataset of "+
 			"its disks, or define the guest by hand; nothing defined", in.Name, strings.Join(b.unmoved, "; "))
 	}
+	b.disks = append(b.disks, b.bootFiles...)
 	b.dropRaw(raw)
 	xmlOut, err := out.Marshal()
 	if err != nil {
@@ -107,11 +109,12 @@ func BuildDomain(stored string, spec BuildSpec) (Built, error) {
 }
 
 type builder struct {
-	spec    BuildSpec
-	disks   []BuiltDisk
-	unmoved []string            // disks left out, for the refusal when none is kept
-	dropped map[string][]string // path → details
-	order   []string
+	spec      BuildSpec
+	disks     []BuiltDisk
+	bootFiles []BuiltDisk         // kernel and initrd of a kept direct boot
+	unmoved   []string            // disks left out, for the refusal when none is kept
+	dropped   map[string][]string // path → details
+	order     []string
 }
 
 func (b *builder) drop(where, what string) {
@@ -197,12 +200,50 @@ func (b *builder) os(o *libvirtxml.DomainOS) *libvirtxml.DomainOS {
 	if o.Firmware == "efi" || (o.Loader != nil && o.Loader.Type == "pflash") {
 		out.Firmware = "efi"
 	}
+	b.directBoot(o, out)
 	for _, d := range o.BootDevices {
 		if slices.Contains([]string{"hd", "network", "cdrom", "fd"}, d.Dev) {
 			out.BootDevices = append(out.BootDevices, libvirtxml.DomainBootDevice{Dev: d.Dev})
 		}
 	}
 	return out
+}
+
+// maxCmdline bounds a kept kernel command line (Linux's own limit on x86 is 2048 bytes).
+const maxCmdline = 4096
+
+// directBoot keeps a direct kernel boot whose kernel (and initrd) are files on a copy, like an image file
+// disk: qemu reads them from the host, so any other path is left out, and with it the whole direct boot (a
+// kernel without its initrd does not boot either); the guest then boots from its disks. The command line
+// reaches only the guest.
+func (b *builder) directBoot(o *libvirtxml.DomainOS, out *libvirtxml.DomainOS) {
+	if o.Kernel == "" {
+		if o.Initrd != "" || o.Cmdline != "" {
+			b.drop("os", "initrd or cmdline without a kernel")
+		}
+		return
+	}
+	var files []BuiltDisk
+	for _, f := range []struct{ target, path string }{{"os/kernel", o.Kernel}, {"os/initrd", o.Initrd}} {
+		if f.path == "" {
+			continue
+		}
+		newPath, root, ok := b.move(f.path)
+		if !ok || root == "" {
+			b.drop("os", "direct kernel boot: "+f.target+" "+f.path+" is not on a restored dataset")
+			return
+		}
+		files = append(files, BuiltDisk{Target: f.target, Path: newPath, Root: root, Format: "raw"})
+	}
+	if len(o.Cmdline) > maxCmdline || strings.ContainsFunc(o.Cmdline, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		b.drop("os", "direct kernel boot: cmdline longer than 4096 bytes or with control characters")
+		return
+	}
+	out.Kernel, out.Cmdline = files[0].Path, o.Cmdline
+	if len(files) > 1 {
+		out.Initrd = files[1].Path
+	}
+	b.bootFiles = files
 }
 
 // features keeps the guest-visible switches that reach no host resource.
@@ -390,7 +431,7 @@ func pick(v string, allowed []string) string {
 // The elements of each kept part of the stored XML that BuildDomain copies (in part); dropRaw reports the others.
 var (
 	keptTop     = []string{"name", "uuid", "memory", "currentMemory", "vcpu", "cpu", "os", "features", "clock", "on_poweroff", "on_reboot", "on_crash", "pm", "devices"}
-	keptOS      = []string{"type", "boot"}
+	keptOS      = []string{"type", "boot", "kernel", "initrd", "cmdline"} // the last three: see directBoot
 	keptCPU     = []string{"model", "topology"}
 	keptDevices = []string{"disk"} // the others are checked one by one below
 )

@@ -206,7 +206,15 @@ func TestBuildDomainDropsHostileXML(t *testing.T) {
 		{name: "loader and nvram paths", os: `<loader readonly='no' type='pflash'>/dev/sda</loader><nvram>/etc/shadow</nvram>`,
 			absent: []string{"/dev/sda", "shadow", "loader", "nvram"}, reported: "os/loader: type=pflash /dev/sda"},
 		{name: "kernel and initrd", os: `<kernel>/etc/shadow</kernel><initrd>/root/.ssh/id_ed25519</initrd><cmdline>init=/bin/sh</cmdline>`,
-			absent: []string{"shadow", "id_ed25519", "init=/bin/sh"}, reported: "os/kernel: /etc/shadow"},
+			absent: []string{"shadow", "id_ed25519", "init=/bin/sh"}, reported: "os/kernel /etc/shadow is not on a restored dataset"},
+		{name: "kernel on the copy, initrd a host file", os: `<kernel>/tank/images/web1/vmlinuz</kernel><initrd>/etc/shadow</initrd><cmdline>quiet</cmdline>`,
+			absent: []string{"shadow", "vmlinuz", "quiet"}, reported: "os/initrd /etc/shadow is not on a restored dataset"},
+		{name: "kernel climbing out of the copy", os: `<kernel>/tank/images/web1/../../../boot/vmlinuz</kernel>`,
+			absent: []string{"vmlinuz"}, reported: "not on a restored dataset"},
+		{name: "kernel on a zvol device", os: `<kernel>/dev/zvol/tank/vm/web1-disk0</kernel>`,
+			absent: []string{"<kernel>"}, reported: "os/kernel /dev/zvol/tank/vm/web1-disk0 is not on a restored dataset"},
+		{name: "cmdline with a newline", os: "<kernel>/tank/images/web1/vmlinuz</kernel><cmdline>quiet\ninit=/bin/sh</cmdline>",
+			absent: []string{"vmlinuz", "init=/bin/sh"}, reported: "cmdline longer than 4096 bytes or with control characters"},
 		{name: "agent channel with a client path", devices: `<channel type='unix'><source mode='connect' path='/etc/cron.d/evil'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>`,
 			absent: []string{"cron.d", "connect"}, reported: "source path /etc/cron.d/evil (libvirt chooses the socket)"},
 		{name: "other channel", devices: `<channel type='unix'><source mode='bind' path='/run/evil.sock'/><target type='virtio' name='org.evil.0'/></channel>`,
@@ -272,6 +280,7 @@ func TestBuildDomainDropsHostileXML(t *testing.T) {
 // allowedPaths are all the elements a built domain may have.
 var allowedPaths = []string{"domain", "domain/name", "domain/memory", "domain/currentMemory", "domain/vcpu",
 	"domain/cpu", "domain/cpu/model", "domain/cpu/topology", "domain/os", "domain/os/type", "domain/os/boot",
+	"domain/os/kernel", "domain/os/initrd", "domain/os/cmdline",
 	"domain/features", "domain/clock", "domain/clock/timer", "domain/on_poweroff", "domain/on_reboot", "domain/on_crash",
 	"domain/pm", "domain/pm/suspend-to-mem", "domain/pm/suspend-to-disk", "domain/devices", "domain/devices/disk",
 	"domain/devices/disk/driver", "domain/devices/disk/source", "domain/devices/disk/backingStore",
@@ -321,5 +330,32 @@ func TestBuildDomainRefuses(t *testing.T) {
 	}
 	if _, err := BuildDomain("<domain", webSpec); err == nil {
 		t.Error("broken XML accepted")
+	}
+}
+
+// A direct kernel boot whose kernel and initrd are files on the copy is kept, moved onto the copy, and its files
+// are checked like image disks.
+func TestBuildDomainKeepsDirectBootOnTheCopy(t *testing.T) {
+	x := hostileXML("", "", `<kernel>/tank/images/web1/boot/vmlinuz</kernel><initrd>/tank/images/web1/boot/initrd.img</initrd><cmdline>console=ttyS0 quiet</cmdline>`)
+	b, err := BuildDomain(x, webSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := parseBuilt(t, b.XML)
+	copyDir := "/backup/hv1/tank/images/web1-failover"
+	if d.OS.Kernel != copyDir+"/boot/vmlinuz" || d.OS.Initrd != copyDir+"/boot/initrd.img" || d.OS.Cmdline != "console=ttyS0 quiet" {
+		t.Errorf("os: kernel %q initrd %q cmdline %q, want them on the copy", d.OS.Kernel, d.OS.Initrd, d.OS.Cmdline)
+	}
+	var files []string
+	for _, f := range b.Disks {
+		if strings.HasPrefix(f.Target, "os/") {
+			files = append(files, f.Target+"="+f.Path)
+			if f.Root != copyDir {
+				t.Errorf("%s: root %q, want %q (CheckDisks confines it there)", f.Target, f.Root, copyDir)
+			}
+		}
+	}
+	if want := []string{"os/kernel=" + copyDir + "/boot/vmlinuz", "os/initrd=" + copyDir + "/boot/initrd.img"}; !slices.Equal(files, want) {
+		t.Errorf("boot files to check: %v, want %v", files, want)
 	}
 }

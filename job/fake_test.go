@@ -21,11 +21,13 @@ import (
 // where, holds, retention on both sides, retries, status. What zfs and the receiver really do is the real
 // tests' business (real_test.go, in the OpenZFS VM).
 
-// fakeZFS is the source: snapshots per dataset, oldest first.
+// fakeZFS is the source: snapshots per dataset, oldest first; a dataset with a mountpoint is a filesystem,
+// the others are volumes.
 type fakeZFS struct {
-	mu    sync.Mutex
-	txg   uint64
-	snaps map[string][]zfs.Dataset
+	mu          sync.Mutex
+	txg         uint64
+	snaps       map[string][]zfs.Dataset
+	mountpoints map[string]string
 }
 
 func newFakeZFS(datasets ...string) *fakeZFS {
@@ -53,12 +55,20 @@ func (z *fakeZFS) SnapshotAtomic(_ context.Context, names []string, _ map[string
 
 func (z *fakeZFS) SetProps(context.Context, string, map[string]string) error { return nil }
 
-func (z *fakeZFS) List(_ context.Context, roots []string, _ zfs.ListOptions) ([]zfs.Dataset, error) {
+func (z *fakeZFS) List(_ context.Context, roots []string, opts zfs.ListOptions) ([]zfs.Dataset, error) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	var out []zfs.Dataset
 	for _, ds := range roots {
-		out = append(out, z.snaps[ds]...)
+		self := zfs.Dataset{Name: ds, Type: zfs.Volume}
+		if mp := z.mountpoints[ds]; mp != "" {
+			self.Type, self.Mountpoint = zfs.Filesystem, mp
+		}
+		for _, d := range append([]zfs.Dataset{self}, z.snaps[ds]...) {
+			if len(opts.Types) == 0 || slices.Contains(opts.Types, d.Type) {
+				out = append(out, d)
+			}
+		}
 	}
 	return out, nil
 }
@@ -123,20 +133,21 @@ func (z *fakeZFS) setHold(ds, full string, held []string) []string {
 type fakeTarget struct {
 	src *fakeZFS
 
-	mu        sync.Mutex
-	data      map[string][]transport.SnapshotInfo
-	script    []error
-	dialErrs  []error
-	replicate int // calls to Replicate
-	dials     int
-	open      int // sessions not closed
-	active    int
-	maxActive int
-	delay     time.Duration // how long a Replicate takes
+	mu          sync.Mutex
+	data        map[string][]transport.SnapshotInfo
+	mountpoints map[string]string // of each source, as the last Replicate was given it
+	script      []error
+	dialErrs    []error
+	replicate   int // calls to Replicate
+	dials       int
+	open        int // sessions not closed
+	active      int
+	maxActive   int
+	delay       time.Duration // how long a Replicate takes
 }
 
 func newFakeTarget(src *fakeZFS) *fakeTarget {
-	return &fakeTarget{src: src, data: map[string][]transport.SnapshotInfo{}}
+	return &fakeTarget{src: src, data: map[string][]transport.SnapshotInfo{}, mountpoints: map[string]string{}}
 }
 
 func (t *fakeTarget) dial(context.Context) (session, error) {
@@ -220,6 +231,7 @@ func (s *fakeSession) Replicate(ctx context.Context, ds replication.Dataset) (re
 	t := s.t
 	t.mu.Lock()
 	t.replicate++
+	t.mountpoints[ds.Source] = ds.Mountpoint
 	t.active++
 	t.maxActive = max(t.maxActive, t.active)
 	var err error

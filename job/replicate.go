@@ -9,7 +9,6 @@ import (
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/replication"
-	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
@@ -22,13 +21,21 @@ func IsBaseHold(tag string) bool { return meta.IsSenderBaseHold(tag) }
 
 // replicateAndPrune lists all the job's datasets with one zfs call, replicates each, then prunes each side.
 func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {
-	listing, err := sys.zfs.List(ctx, datasets, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot, zfs.Bookmark}, Depth: 1})
+	// The datasets themselves are listed for their mountpoints (their children come along, unused).
+	listing, err := sys.zfs.List(ctx, datasets, zfs.ListOptions{
+		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot, zfs.Bookmark}, Depth: 1})
 	if err != nil {
 		return []error{fmt.Errorf("job %q: list snapshots: %w", j.Name, err)}
 	}
 	byDataset := map[string][]zfs.Dataset{}
+	mountpoints := map[string]string{}
 	for _, d := range listing {
-		byDataset[d.Dataset()] = append(byDataset[d.Dataset()], d)
+		switch d.Type {
+		case zfs.Filesystem, zfs.Volume:
+			mountpoints[d.Name] = d.Mountpoint
+		default:
+			byDataset[d.Dataset()] = append(byDataset[d.Dataset()], d)
+		}
 	}
 	client, err := dialRetrying(ctx, sys, log)
 	if err != nil {
@@ -48,7 +55,12 @@ func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets 
 	targets := map[string][]transport.SnapshotInfo{}
 	var errs []error
 	if steps.Replicate {
-		reports, snaps, rerrs, last := replicateAll(ctx, sys, j, datasets, byDataset, client, log)
+		sources := make([]replication.Dataset, len(datasets))
+		for i, ds := range datasets {
+			sources[i] = replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds),
+				Mountpoint: mountpoints[ds]}
+		}
+		reports, snaps, rerrs, last := replicateAll(ctx, sys, j, sources, client, log)
 		client = last
 		rep.Replicated = append(rep.Replicated, reports...)
 		errs = append(errs, rerrs...)
@@ -94,21 +106,6 @@ func dialRetrying(ctx context.Context, sys systems, log *slog.Logger) (session, 
 	return s, err
 }
 
-// snapshotMeta returns the guest definition ("" for a plain dataset) and consistency level recorded on a
-// source snapshot.
-func snapshotMeta(ctx context.Context, z *zfs.Runner, snap string) (string, string, error) {
-	props, err := z.GetProps(ctx, snap, "all")
-	if err != nil {
-		return "", "", err
-	}
-	consistency := props[snapshot.PropConsistency]
-	if _, ok := props[snapshot.PropDomXML+".sha256"]; !ok {
-		return "", consistency, nil
-	}
-	xml, err := meta.DecodeDomainXML(props)
-	return xml, consistency, err
-}
-
 // updateHolds brings the run's listing up to date with the holds replication moved, so pruning sees the old
 // base as released without listing again.
 func updateHolds(list []zfs.Dataset, r replication.Report) {
@@ -129,23 +126,22 @@ func updateHolds(list []zfs.Dataset, r replication.Report) {
 // maxStreams bounds how many datasets of a job replicate at once, each over its own connection.
 const maxStreams = 2
 
-// replicateAll replicates the datasets, up to maxStreams at a time: the first worker uses first, the others
-// dial their own (a worker that cannot connect just leaves the work to the others). Results are in dataset
-// order; snaps[i] is nil when dataset i failed. A dataset whose failure is transient is tried again (see
+// replicateAll replicates the sources, up to maxStreams at a time: the first worker uses first, the others
+// dial their own (a worker that cannot connect just leaves the work to the others). Results are in source
+// order; snaps[i] is nil when source i failed. A dataset whose failure is transient is tried again (see
 // retryPolicy) over a new connection. last is the first worker's session at the end (nil if it lost it and
 // could not connect again), for the caller to use and close.
-func replicateAll(ctx context.Context, sys systems, j config.Job, datasets []string, byDataset map[string][]zfs.Dataset,
-	first session, log *slog.Logger) (reports []replication.Report, snaps [][]transport.SnapshotInfo, out []error, last session) {
-	reports = make([]replication.Report, len(datasets))
-	snaps = make([][]transport.SnapshotInfo, len(datasets))
-	errs := make([]error, len(datasets))
+func replicateAll(ctx context.Context, sys systems, j config.Job, sources []replication.Dataset, first session,
+	log *slog.Logger) (reports []replication.Report, snaps [][]transport.SnapshotInfo, out []error, last session) {
+	reports = make([]replication.Report, len(sources))
+	snaps = make([][]transport.SnapshotInfo, len(sources))
+	errs := make([]error, len(sources))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	work := func(w *worker) {
 		defer wg.Done()
 		for i := range next {
-			ds := datasets[i]
-			r, err := w.replicate(ctx, replication.Dataset{Source: ds, Snapshots: byDataset[ds], Target: TargetDataset(j, ds)})
+			r, err := w.replicate(ctx, sources[i])
 			reports[i], errs[i] = r, err
 			if err == nil {
 				snaps[i] = r.TargetSnaps
@@ -159,7 +155,7 @@ func replicateAll(ctx context.Context, sys systems, j config.Job, datasets []str
 	lead := &worker{sys: sys, conn: first, log: log}
 	wg.Add(1)
 	go work(lead)
-	for n := 1; n < min(streams, len(datasets)); n++ {
+	for n := 1; n < min(streams, len(sources)); n++ {
 		c, err := sys.dial(ctx)
 		if err != nil {
 			log.Warn("replicating with fewer parallel streams", "err", err)
@@ -170,7 +166,7 @@ func replicateAll(ctx context.Context, sys systems, j config.Job, datasets []str
 		wg.Add(1)
 		go work(w)
 	}
-	for i := range datasets {
+	for i := range sources {
 		next <- i
 	}
 	close(next)

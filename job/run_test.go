@@ -93,6 +93,33 @@ func TestRunReleasesOldBaseBeforePruning(t *testing.T) {
 	}
 }
 
+// TestRunSendsTheMountpointsItListed: the run's one listing gives each dataset's mountpoint to replication (a
+// volume has none); replication and pruning go on as before.
+func TestRunSendsTheMountpointsItListed(t *testing.T) {
+	datasets := []string{"tank/fs", "tank/vol"}
+	env, j := fakeJob(t, datasets, "    retention:\n      source: {keep_last: 1}\n")
+	z := newFakeZFS(datasets...)
+	z.mountpoints = map[string]string{"tank/fs": "/srv/fs"}
+	tg := newFakeTarget(z)
+	clock := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	env.Now = func() time.Time { return clock }
+	sys := fakeSystems(z, tg, &clock)
+	for i := 1; i <= 2; i++ {
+		clock = clock.Add(time.Hour)
+		if rep := run(context.Background(), env, sys, j, AllSteps); rep.Err != nil {
+			t.Fatalf("run %d: %v", i, rep.Err)
+		}
+	}
+	if got := tg.mountpoints; got["tank/fs"] != "/srv/fs" || got["tank/vol"] != "" || len(got) != 2 {
+		t.Errorf("replication was given mountpoints %v, want /srv/fs for tank/fs and none for the volume", got)
+	}
+	for _, ds := range datasets {
+		if src, dst := z.names(ds), tg.names(ds); len(src) != 1 || len(dst) != 2 {
+			t.Errorf("%s: source %v (want the newest), target %v (want both)", ds, src, dst)
+		}
+	}
+}
+
 func TestUpdateHolds(t *testing.T) {
 	list := []zfs.Dataset{{Name: "p/a@1", UserRefs: 1}, {Name: "p/a@2", UserRefs: 2}, {Name: "p/a@3"}, {Name: "p/a@4", UserRefs: 1}}
 	updateHolds(list, replication.Report{Held: "p/a@3", Released: []string{"p/a@1", "p/a@2"}})

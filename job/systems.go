@@ -60,9 +60,5 @@ func newSender(env Env, j config.Job, c *replication.Client, log *slog.Logger) *
 	return &replication.Sender{ZFS: env.ZFS, Client: c, Log: log, Compression: transport.Compression(j.Compression),
 		Flags: replication.SendFlags{Raw: j.Send.Raw, Compressed: j.Send.Compressed, LargeBlocks: j.Send.LargeBlocks,
 			Embedded: j.Send.Embedded},
-		Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback,
-		SnapshotMeta: func(ctx context.Context, snap string) (string, string, error) {
-			return snapshotMeta(ctx, env.ZFS, snap)
-		},
-		Progress: env.Progress}
+		Bandwidth: int64(j.Bandwidth), HoldTag: holdTag(j.Target), AllowRollback: j.AllowRollback, Progress: env.Progress}
 }

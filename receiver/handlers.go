@@ -2,9 +2,11 @@ package receiver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -17,11 +19,18 @@ import (
 // BaseHoldTag marks, on the receiver, the newest received snapshot of each dataset: the incremental base.
 const BaseHoldTag = meta.ReceiverBaseHold
 
-// listChunk bounds the snapshots per list response message, well under the control frame limit.
-const listChunk = 2000
+// A list response message holds at most listChunk snapshots and about listBytes of JSON, well under the
+// control frame limit: the values recorded with each snapshot (source, mountpoint, guests) may be long.
+const (
+	listChunk = 2000
+	listBytes = transport.MaxControlPayload / 2
+)
 
 // consistencyProp is the user property carrying a snapshot's consistency level.
 const consistencyProp = meta.PropConsistency
+
+// listedProps are the user properties a listing reports of each snapshot: what the client said of it.
+var listedProps = []string{consistencyProp, meta.PropSource, meta.PropMountpoint, meta.PropGuest}
 
 func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 	// One dataset asked for (the sender's question before each stream) lists that dataset only, not every
@@ -49,7 +58,7 @@ func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 // nothing.
 func (ss *session) listTree(ctx context.Context, root string, depth int) ([]zfs.Dataset, error) {
 	all, err := ss.srv.zfs.List(ctx, []string{root}, zfs.ListOptions{Depth: depth,
-		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot}, UserProps: []string{consistencyProp}})
+		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot}, UserProps: listedProps})
 	if errors.Is(err, zfs.ErrDatasetNotFound) {
 		return nil, nil
 	}
@@ -76,7 +85,8 @@ func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transp
 		switch d.Type {
 		case zfs.Snapshot:
 			info.Snapshots = append(info.Snapshots, transport.SnapshotInfo{Name: d.Short(), GUID: d.GUID,
-				CreateTXG: d.CreateTXG, Creation: d.Creation, Consistency: d.Props[consistencyProp], Size: d.Referenced})
+				CreateTXG: d.CreateTXG, Creation: d.Creation, Consistency: d.Props[consistencyProp], Size: d.Referenced,
+				Source: d.Props[meta.PropSource], Mountpoint: d.Props[meta.PropMountpoint], Guests: meta.GuestNames(d.Props)})
 		default:
 			info.ResumeToken = d.ResumeToken
 		}
@@ -93,37 +103,50 @@ func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transp
 	return out
 }
 
-// writeList sends infos in messages of at most listChunk snapshots; a dataset with more is split over
-// consecutive entries of the same name, which the client merges.
+// writeList sends infos in messages of at most listChunk snapshots (and entries) and listBytes of JSON; a
+// dataset with more is split over consecutive entries of the same name, which the client merges.
 func (ss *session) writeList(infos []transport.DatasetInfo) error {
 	var batch []transport.DatasetInfo
-	n := 0
+	n, size := 0, 0
 	flush := func(more bool) error {
 		err := transport.WriteMessage(ss.conn, &transport.ListResponse{Datasets: batch, More: more})
-		batch, n = nil, 0
+		batch, n, size = nil, 0, 0
 		return err
 	}
 	for _, info := range infos {
+		rest := info.Snapshots
 		for {
-			room := listChunk - n
 			part := info
-			if len(info.Snapshots) > room {
-				part.Snapshots = info.Snapshots[:room]
+			n++
+			size += jsonLen(transport.DatasetInfo{Name: info.Name, ResumeToken: info.ResumeToken})
+			k := 0
+			for ; k < len(rest) && n < listChunk && size < listBytes; k++ {
+				n++
+				size += jsonLen(rest[k]) + 1
 			}
+			part.Snapshots, rest = rest[:k], rest[k:]
 			batch = append(batch, part)
-			n += len(part.Snapshots) + 1
-			info.Snapshots = info.Snapshots[len(part.Snapshots):]
-			if n >= listChunk {
+			if n >= listChunk || size >= listBytes {
 				if err := flush(true); err != nil {
 					return err
 				}
 			}
-			if len(info.Snapshots) == 0 {
+			if len(rest) == 0 {
 				break
 			}
 		}
 	}
 	return flush(false)
+}
+
+// jsonLen is the length of v in JSON, as a control message carries it. A value that does not encode (then
+// WriteMessage says why) counts as a full message.
+func jsonLen(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return listBytes
+	}
+	return len(b)
 }
 
 // acquire reserves a stream slot (one of max_streams and of the client's max_streams_per_client) and the
@@ -319,31 +342,46 @@ func (ss *session) finishReceive(ctx context.Context, target string, req *transp
 	// The hold and the snapshot's metadata are independent zfs calls: made at the same time.
 	moved := make(chan error, 1)
 	go func() { moved <- ss.moveBaseHold(ctx, newest, snaps) }()
-	metaErr := ss.recordMeta(ctx, newest.Name, req)
+	recorded := recordedProps(req)
+	metaErr := ss.recordMeta(ctx, newest.Name, recorded, req.DomainXML)
 	if err := errors.Join(<-moved, metaErr); err != nil {
 		return nil, err
+	}
+	for i := range all {
+		if all[i].Name == newest.Name {
+			maps.Copy(all[i].Props, recorded) // listed with listedProps: Props is there
+		}
 	}
 	// The target's state goes back with the result, so the client need not list it again (unless it is long:
 	// a control message stays well under its size limit).
 	var state *transport.DatasetInfo
-	if infos := groupListing(all, ss.root, map[string]bool{req.Dataset: true}); len(infos) == 1 && len(snaps) <= listChunk {
+	if infos := groupListing(all, ss.root, map[string]bool{req.Dataset: true}); len(infos) == 1 &&
+		len(snaps) <= listChunk && jsonLen(infos[0]) <= listBytes {
 		state = &infos[0]
-		if n := len(state.Snapshots); req.Consistency != "" && n > 0 {
-			state.Snapshots[n-1].Consistency = req.Consistency
-		}
 	}
 	return &transport.Result{Dataset: req.Dataset, Snapshot: newest.Short(), GUID: newest.GUID, Target: state}, nil
 }
 
-// recordMeta stores the consistency level and the guest definition the client sent with a snapshot.
-func (ss *session) recordMeta(ctx context.Context, snap string, req *transport.ReceiveRequest) error {
-	if req.Consistency != "" {
-		if err := ss.srv.zfs.SetProps(ctx, snap, map[string]string{consistencyProp: req.Consistency}); err != nil {
-			return fmt.Errorf("record consistency on %s: %w", snap, err)
+// recordedProps are the listedProps a ReceiveRequest gives its snapshot (validated with the request).
+func recordedProps(req *transport.ReceiveRequest) map[string]string {
+	props := map[string]string{}
+	for k, v := range map[string]string{consistencyProp: req.Consistency, meta.PropSource: req.Source,
+		meta.PropMountpoint: req.Mountpoint, meta.PropGuest: strings.Join(req.Guests, ",")} {
+		if v != "" {
+			props[k] = v
 		}
 	}
-	if req.DomainXML != "" {
-		return storeDomainXML(ctx, ss.srv.zfs, snap, req.DomainXML)
+	return props
+}
+
+// recordMeta stores what the client sent with a snapshot, props and the guest definition, with one zfs set.
+func (ss *session) recordMeta(ctx context.Context, snap string, props map[string]string, xml string) error {
+	all := maps.Clone(props)
+	if xml != "" {
+		maps.Copy(all, meta.EncodeDomainXML(xml))
+	}
+	if err := ss.srv.zfs.SetProps(ctx, snap, all); err != nil {
+		return fmt.Errorf("record the client's metadata on %s: %w", snap, err)
 	}
 	return nil
 }

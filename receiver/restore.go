@@ -12,14 +12,6 @@ import (
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
-// storeDomainXML keeps a guest's definition with the snapshot it was taken with.
-func storeDomainXML(ctx context.Context, z *zfs.Runner, snap, xml string) error {
-	if err := z.SetProps(ctx, snap, meta.EncodeDomainXML(xml)); err != nil {
-		return fmt.Errorf("store the domain XML on %s: %w", snap, err)
-	}
-	return nil
-}
-
 // StoredDomainXML returns the definition stored with a received snapshot, "" when it has none.
 func StoredDomainXML(ctx context.Context, z *zfs.Runner, snap string) (string, error) {
 	props, err := z.GetProps(ctx, snap, "all")

@@ -86,14 +86,18 @@ func TestUnknownClientIsRefusedBeforeAnything(t *testing.T) {
 }
 
 func TestHostileRequestsAreRefusedWithoutTouchingZFS(t *testing.T) {
+	const receive = `{"type":"receive-request","body":{"dataset":"tank/a","snapshot":"a","guid":"1","compression":"none",`
 	cases := map[string]string{
-		"path escape":      `{"type":"receive-request","body":{"dataset":"../hv2/tank","snapshot":"a","guid":"1","compression":"none"}}`,
-		"option injection": `{"type":"receive-request","body":{"dataset":"-o/x","snapshot":"a","guid":"1","compression":"none"}}`,
-		"absolute name":    `{"type":"list-request","body":{"datasets":["/pool/backup/hv2"]}}`,
-		"snapshot in name": `{"type":"prune-request","body":{"dataset":"tank@x","snapshots":[]}}`,
-		"unknown field":    `{"type":"list-request","body":{"datasets":[],"root":"pool"}}`,
-		"unknown type":     `{"type":"exec","body":{"cmd":"rm -rf /"}}`,
-		"not json":         `rm -rf /`,
+		"path escape":       `{"type":"receive-request","body":{"dataset":"../hv2/tank","snapshot":"a","guid":"1","compression":"none"}}`,
+		"option injection":  `{"type":"receive-request","body":{"dataset":"-o/x","snapshot":"a","guid":"1","compression":"none"}}`,
+		"absolute name":     `{"type":"list-request","body":{"datasets":["/pool/backup/hv2"]}}`,
+		"snapshot in name":  `{"type":"prune-request","body":{"dataset":"tank@x","snapshots":[]}}`,
+		"unknown field":     `{"type":"list-request","body":{"datasets":[],"root":"pool"}}`,
+		"unknown type":      `{"type":"exec","body":{"cmd":"rm -rf /"}}`,
+		"source option":     receive + `"source":"-o/x"}}`,
+		"mountpoint escape": receive + `"mountpoint":"/srv/../root/.ssh"}}`,
+		"guest with comma":  receive + `"guests":["a,b"]}}`,
+		"not json":          `rm -rf /`,
 	}
 	for name, payload := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -129,6 +129,65 @@ func TestRealVolumeStillReceivesWithTheFlags(t *testing.T) {
 	}
 }
 
+// TestRealReceivedSnapshotsRecordTheirSource: after a backup of a filesystem and of a volume, each received
+// snapshot carries the source dataset's name, the filesystem's mountpoint and the snapshot's guests as
+// properties, and the receiver's listing (what a restore or failover reads) reports them.
+func TestRealReceivedSnapshotsRecordTheirSource(t *testing.T) {
+	r := newRig(t, 512)
+	fs, mnt := r.filesystem("images", 1)
+	vol := r.src + "/disk0"
+	must(t, r.z.CreateVolume(r.ctx, vol, 16<<20, nil))
+	zfstest.WaitDevice(t, "/dev/zvol/"+vol)
+	zfstest.WriteFile(t, "/dev/zvol/"+vol, 5, 1<<20)
+	guests := map[string]string{fs: "web1,db1", vol: "web1"}
+	targets := map[string]string{fs: "tank/images", vol: "tank/disk0"}
+	mountpoints := map[string]string{fs: mnt, vol: ""}
+	for _, snap := range []string{"hotzfs_20260101T000000Z", "hotzfs_20260102T000000Z"} { // full, then incremental
+		for src, target := range targets {
+			must(t, r.z.SnapshotAtomic(r.ctx, []string{src + "@" + snap},
+				map[string]string{"hotzfs:guest": guests[src], "hotzfs:consistency": "crash"}))
+			rep, err := r.replicate(src, target, transport.CompressionDefault)
+			must(t, err)
+			got := rep.TargetSnaps[len(rep.TargetSnaps)-1] // from the receiver's result
+			if got.Source != src || got.Mountpoint != mountpoints[src] || strings.Join(got.Guests, ",") != guests[src] {
+				t.Errorf("%s@%s: the receive's result says source %q, mountpoint %q, guests %q", src, snap,
+					got.Source, got.Mountpoint, got.Guests)
+			}
+			received := r.dst + "/backup/hv1/" + target + "@" + snap
+			for prop, want := range map[string]string{"hotzfs:source": src, "hotzfs:guest": guests[src],
+				"hotzfs:mountpoint": mountpoints[src], "hotzfs:consistency": "crash"} {
+				if v, _ := r.prop(received, prop); v != want && (want != "" || v != "-") {
+					t.Errorf("%s: %s=%s, want %q", received, prop, v, want)
+				}
+			}
+		}
+	}
+	c, err := loopback.Dial(r.ctx, r.addr, r.files, "hv1")
+	must(t, err)
+	defer c.Close()
+	infos, err := c.List(nil)
+	must(t, err)
+	listed := 0
+	for _, info := range infos {
+		for src, target := range targets {
+			if info.Name != target {
+				continue
+			}
+			for _, s := range info.Snapshots {
+				listed++
+				if s.Source != src || s.Mountpoint != mountpoints[src] || strings.Join(s.Guests, ",") != guests[src] ||
+					s.Consistency != "crash" {
+					t.Errorf("%s@%s listed with source %q, mountpoint %q, guests %q, consistency %q", target, s.Name,
+						s.Source, s.Mountpoint, s.Guests, s.Consistency)
+				}
+			}
+		}
+	}
+	if listed != 4 {
+		t.Errorf("the listing has %d of the 4 received snapshots: %+v", listed, infos)
+	}
+}
+
 func TestRealCloneStreamIsRefused(t *testing.T) {
 	r := newRig(t, 512)
 	ds, _ := r.filesystem("a", 2)

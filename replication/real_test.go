@@ -65,11 +65,21 @@ func (r *rig) replicateWith(source, target string, comp transport.Compression, f
 		return replication.Report{}, err
 	}
 	defer c.Close()
-	list, err := r.z.List(r.ctx, []string{source}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot, zfs.Bookmark}, Depth: 1})
+	// As a job lists: the snapshots and bookmarks, and the dataset itself for its mountpoint.
+	list, err := r.z.List(r.ctx, []string{source}, zfs.ListOptions{Depth: 1})
 	must(r.t, err)
+	ds := replication.Dataset{Source: source, Target: target}
+	for _, d := range list {
+		switch {
+		case d.Name == source:
+			ds.Mountpoint = d.Mountpoint
+		case d.Type == zfs.Snapshot || d.Type == zfs.Bookmark:
+			ds.Snapshots = append(ds.Snapshots, d)
+		}
+	}
 	s := &replication.Sender{ZFS: r.z, Client: c, Log: loopback.Logger(), Compression: comp, HoldTag: "hotzfs-base:test",
 		Flags: flags}
-	return s.Replicate(r.ctx, replication.Dataset{Source: source, Snapshots: list, Target: target})
+	return s.Replicate(r.ctx, ds)
 }
 
 func (r *rig) snap(ds, name string) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotzfs/hotzfs/meta"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
@@ -28,19 +29,19 @@ type Sender struct {
 	Bandwidth     int64  // bytes per second on the wire; 0: unlimited
 	HoldTag       string // hold placed on the source's incremental base, e.g. "hotzfs-base:offsite"
 	AllowRollback bool
-	// SnapshotMeta returns the guest definition and consistency level recorded on a source snapshot ("" for
-	// none); they travel with it to the receiver. Optional.
-	SnapshotMeta func(ctx context.Context, snapshot string) (xml, consistency string, err error)
 	// Progress, if set, is called with each stream's progress counter when it starts.
 	Progress func(dataset string, p *transport.Progress)
 }
 
-// Dataset is one source dataset to replicate: its name, its snapshots and bookmarks (from the run's one
-// listing), and its name on the receiver, relative to the client's root.
+// Dataset is one source dataset to replicate: its name, its snapshots and bookmarks and its mountpoint (from
+// the run's one listing), and its name on the receiver, relative to the client's root.
 type Dataset struct {
 	Source    string
 	Snapshots []zfs.Dataset
 	Target    string
+	// Mountpoint is the filesystem's; "" for a volume or a filesystem with mountpoint=none or legacy. The
+	// receiver records it with each snapshot, so a restore finds the guests' image files on the copy.
+	Mountpoint string
 }
 
 // Report says what one Replicate did.
@@ -223,8 +224,8 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 		est <- estimated{size, err}
 	}()
 	var metaErr error
-	if step.ResumeToken == "" && s.SnapshotMeta != nil {
-		req.DomainXML, req.Consistency, metaErr = s.SnapshotMeta(ctx, opts.Snapshot)
+	if step.ResumeToken == "" {
+		metaErr = s.describe(ctx, ds, opts.Snapshot, req)
 	}
 	e := <-est
 	if err := errors.Join(metaErr, e.err); err != nil {
@@ -260,6 +261,36 @@ func (s *Sender) runStep(ctx context.Context, ds Dataset, step Step) (StepReport
 		return sr, nil, nil
 	}
 	return sr, res.Target, nil
+}
+
+// describe fills in what the receiver records with the snapshot a stream ends at: the guest definition,
+// consistency level and guests recorded on it when it was taken, and the dataset's name and mountpoint. A
+// mountpoint or guest names the receiver would refuse are left out (and logged) rather than failing the backup.
+func (s *Sender) describe(ctx context.Context, ds Dataset, snap string, req *transport.ReceiveRequest) error {
+	props, err := s.ZFS.GetProps(ctx, snap, "all")
+	if err != nil {
+		return err
+	}
+	req.Consistency, req.Source = props[meta.PropConsistency], ds.Source
+	if _, ok := props[meta.PropDomXML+".sha256"]; ok {
+		if req.DomainXML, err = meta.DecodeDomainXML(props); err != nil {
+			return fmt.Errorf("%s: %w", snap, err)
+		}
+	}
+	if ds.Mountpoint != "" {
+		if err := transport.CheckMountpoint(ds.Mountpoint); err != nil {
+			s.log().Warn("the receiver will not know the dataset's mountpoint", "dataset", ds.Source, "err", err)
+		} else {
+			req.Mountpoint = ds.Mountpoint
+		}
+	}
+	guests := meta.GuestNames(props)
+	if err := transport.CheckGuestNames(guests); err != nil {
+		s.log().Warn("the receiver will not know the snapshot's guests", "snapshot", snap, "err", err)
+	} else {
+		req.Guests = guests
+	}
+	return nil
 }
 
 func guidOf(list []zfs.Dataset, short string, kind zfs.Type) uint64 {

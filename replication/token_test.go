@@ -117,15 +117,21 @@ func TestCheckResumeTokenAcceptsOnlyTheJobsOwnStream(t *testing.T) {
 	}
 }
 
-// spyZFS is a zfs binary that records its calls, estimates every send at 1000 bytes and streams a few bytes.
-func spyZFS(t *testing.T) (*zfs.Runner, func() []string) {
+// spyZFS is a zfs binary that records its calls, estimates every send at 1000 bytes, streams a few bytes and
+// gives every snapshot the properties props (`zfs get -H` lines).
+func spyZFS(t *testing.T, props string) (*zfs.Runner, func() []string) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "calls")
 	bin := filepath.Join(dir, "zfs")
+	propsFile := filepath.Join(dir, "props")
 	script := "#!/bin/sh\necho \"$*\" >> " + log + "\n" +
 		"case \"$*\" in\n'send -n -v -P '*) printf 'size\\t1000\\n' ;;\nsend*) printf 'stream' ;;\n" +
+		"'get -H -p -o property,value,source -- all '*) cat " + propsFile + " ;;\n" +
 		"*) echo 'unexpected call' >&2; exit 1 ;;\nesac\n"
 	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(propsFile, []byte(props), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return &zfs.Runner{ZFS: bin, Zpool: bin}, func() []string {
@@ -171,6 +177,31 @@ func hostileReceiver(t *testing.T, c net.Conn, target transport.DatasetInfo) <-c
 		}
 	}()
 	return got
+}
+
+// firstStream replicates ds with s (given a client here) into a hostileReceiver listing target, and returns the
+// first stream request s made.
+func firstStream(t *testing.T, s *Sender, ds Dataset, target transport.DatasetInfo) *transport.ReceiveRequest {
+	t.Helper()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	requests := hostileReceiver(t, b, target)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var err error
+	if s.Client, err = NewClient(ctx, a, "hv1", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.Replicate(ctx, ds); err == nil {
+		t.Fatal("replication into a receiver that refuses every stream succeeded")
+	}
+	a.Close()
+	req := <-requests
+	if req == nil {
+		t.Fatalf("the sender sent no stream: %v", err)
+	}
+	return req
 }
 
 type logBuffer struct {
@@ -224,32 +255,14 @@ func TestSenderRefusesAHostileReceiversResumeToken(t *testing.T) {
 					token, _ = realToken(t, v, c.token)
 				}
 				c.target.ResumeToken = token
-				a, b := net.Pipe()
-				defer a.Close()
-				defer b.Close()
-				requests := hostileReceiver(t, b, c.target)
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				defer cancel()
-				client, err := NewClient(ctx, a, "hv1", "test")
-				if err != nil {
-					t.Fatal(err)
-				}
-				z, calls := spyZFS(t)
+				z, calls := spyZFS(t, "")
 				var logs logBuffer
-				s := &Sender{ZFS: z, Client: client, Log: slog.New(slog.NewTextHandler(&logs, nil)),
-					Flags: SendFlags{Raw: true}, Compression: transport.CompressionNone}
-				_, err = s.Replicate(ctx, Dataset{Source: "hzfix/enc", Target: "tank/enc", Snapshots: c.source})
-				if err == nil {
-					t.Fatal("replication into a receiver that refuses every stream succeeded")
-				}
-				a.Close()
-				req := <-requests
-				if req == nil {
-					t.Fatalf("the sender sent no stream: %v", err)
-				}
+				s := &Sender{ZFS: z, Log: slog.New(slog.NewTextHandler(&logs, nil)), Flags: SendFlags{Raw: true},
+					Compression: transport.CompressionNone}
+				req := firstStream(t, s, Dataset{Source: "hzfix/enc", Target: "tank/enc", Snapshots: c.source}, c.target)
 				if req.Resume != c.want.Resume || req.Snapshot != c.want.Snapshot || req.From != c.want.From ||
-					req.Force || !req.Raw {
-					t.Errorf("stream request %+v, want %+v", req, c.want)
+					req.Force || !req.Raw || req.Resume == (req.Source != "") {
+					t.Errorf("stream request %+v, want %+v (the source named on new streams only)", req, c.want)
 				}
 				var resumed bool
 				for _, call := range calls() {

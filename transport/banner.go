@@ -11,7 +11,7 @@ import (
 
 // ProtocolVersion is the wire protocol version this package speaks. Peers must speak the same version.
 // Version 2: data-stream frames on a TLS carrier carry no checksum (see the package doc).
-const ProtocolVersion = 2
+const ProtocolVersion = 3 // 3: receive requests and listings carry the source dataset, mountpoint and guests
 
 // BannerLen is the fixed length of the banner: "HOTZFS/" + four decimal digits + "\n".
 const BannerLen = 12

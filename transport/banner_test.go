@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -36,10 +37,10 @@ func TestHandshakeVersionMismatch(t *testing.T) {
 	}()
 	err := Handshake(t.Context(), a, 5*time.Second)
 	var ve *VersionError
-	if !errors.As(err, &ve) || ve.Local != 2 || ve.Remote != 1 {
-		t.Fatalf("got %v, want a VersionError naming 2 and 1", err)
+	if !errors.As(err, &ve) || ve.Local != ProtocolVersion || ve.Remote != 1 {
+		t.Fatalf("got %v, want a VersionError naming %d and 1", err, ProtocolVersion)
 	}
-	if !strings.Contains(err.Error(), "HOTZFS/1") || !strings.Contains(err.Error(), "HOTZFS/2") {
+	if !strings.Contains(err.Error(), "HOTZFS/1") || !strings.Contains(err.Error(), fmt.Sprintf("HOTZFS/%d", ProtocolVersion)) {
 		t.Fatalf("message %q does not name both versions", err)
 	}
 }

@@ -84,6 +84,13 @@ type SnapshotInfo struct {
 	Creation    time.Time `json:"creation"`
 	Consistency string    `json:"consistency,omitempty"` // fs-frozen, crash, none; empty when unknown
 	Size        uint64    `json:"size"`                  // bytes referenced
+	// What the client's ReceiveRequest said of the snapshot, as the receiver recorded it (empty when the
+	// stream said nothing, e.g. a resumed one). These are the client's own claims, not facts the receiver
+	// checked, and only the frame limit bounds them in a listing: whoever acts on them (restore, failover)
+	// checks them first ([CheckMountpoint], [CheckGuestNames], zfs.ValidateDataset).
+	Source     string   `json:"source,omitempty"`
+	Mountpoint string   `json:"mountpoint,omitempty"`
+	Guests     []string `json:"guests,omitempty"`
 }
 
 // SnapshotRef names a snapshot of a dataset the request is about.
@@ -107,6 +114,12 @@ type ReceiveRequest struct {
 	Estimate    uint64      `json:"estimate,omitempty"`    // expected stream size from zfs send -nvP
 	DomainXML   string      `json:"domain_xml,omitempty"`  // the guest's definition at snapshot time
 	Consistency string      `json:"consistency,omitempty"` // of Snapshot: fs-frozen, crash, offline, none
+	// Where Snapshot comes from on the client, recorded with it so that a restore or failover can map the
+	// guests' disk paths onto the copies: the source dataset's name, its mountpoint (filesystems with an
+	// absolute one only), and the guests whose disks it holds. Not sent with a resumed stream.
+	Source     string   `json:"source,omitempty"`
+	Mountpoint string   `json:"mountpoint,omitempty"`
+	Guests     []string `json:"guests,omitempty"`
 }
 
 // SendRequest asks the receiver to send a snapshot back (restore). The receiver answers Ready and the stream,

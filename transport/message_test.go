@@ -17,9 +17,11 @@ func sampleMessages() []Message {
 		&ListRequest{Datasets: []string{"tank/vm/web1-disk0"}},
 		&ListResponse{Datasets: []DatasetInfo{{Name: "tank/vm/web1-disk0", ResumeToken: "1-e604ea4bf-e0-789c63a2",
 			Snapshots: []SnapshotInfo{{Name: "hotzfs_20260203T040506Z", GUID: 18446744073709551615, CreateTXG: 1234,
-				Creation: created, Consistency: "fs-frozen", Size: 1 << 30}}}}, More: true},
+				Creation: created, Consistency: "fs-frozen", Size: 1 << 30, Source: "tank/vm/web1-disk0",
+				Guests: []string{"web1"}}}}}, More: true},
 		&ReceiveRequest{Dataset: "tank/vm/web1-disk0", Snapshot: "s2", GUID: 2, From: "s1", FromGUID: 1,
-			Compression: CompressionDefault, Raw: true, Estimate: 100 << 20, DomainXML: "<domain type='kvm'>\"&</domain>"},
+			Compression: CompressionDefault, Raw: true, Estimate: 100 << 20, DomainXML: "<domain type='kvm'>\"&</domain>",
+			Source: "tank/vm/web1-disk0", Mountpoint: "/var/lib/libvirt/images", Guests: []string{"web1", "db 1"}},
 		&SendRequest{Dataset: "tank/vm/web1-disk0", Snapshot: "s2", GUID: 2, Compression: CompressionNone},
 		&SendRequest{Dataset: "tank/vm/web1-disk0", ResumeToken: "1-abc-def", Compression: CompressionFastest},
 		&Ready{Estimate: 42, DomainXML: "<domain/>"},
@@ -84,6 +86,62 @@ func TestDecodeStrict(t *testing.T) {
 		}
 		if !errors.Is(err, ErrProtocol) {
 			t.Errorf("%s: error %v does not wrap ErrProtocol", name, err)
+		}
+	}
+}
+
+// What a client says of a snapshot's origin is checked before the receiver stores it as properties: each
+// value below is refused, and the error names the field.
+func TestReceiveRequestOriginIsChecked(t *testing.T) {
+	base := ReceiveRequest{Dataset: "tank/vm", Snapshot: "s", GUID: 1, Compression: CompressionNone}
+	names := func(n int, name string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = name
+		}
+		return out
+	}
+	for _, c := range []struct {
+		field string
+		set   func(*ReceiveRequest)
+	}{
+		{"source", func(m *ReceiveRequest) { m.Source = "../hv2/tank" }},
+		{"source", func(m *ReceiveRequest) { m.Source = "-o/x" }},
+		{"source", func(m *ReceiveRequest) { m.Source = "/tank/vm" }},
+		{"source", func(m *ReceiveRequest) { m.Source = "tank/vm@s" }},
+		{"source", func(m *ReceiveRequest) { m.Source = "tank/" + strings.Repeat("a", 300) }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "var/lib/images" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv/../etc" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv//vm" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv/./vm" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv/vm/" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv/vm\n/etc" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv/\x7f" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/srv/\xff" }},
+		{"mountpoint", func(m *ReceiveRequest) { m.Mountpoint = "/" + strings.Repeat("a", 1024) }},
+		{"guests", func(m *ReceiveRequest) { m.Guests = names(17, "web") }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{"web1", ""} }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{"web1,db1"} }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{"../../etc/libvirt/qemu/x"} }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{"web\x001"} }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{"web\t1"} }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{"\xfe"} }},
+		{"guest name", func(m *ReceiveRequest) { m.Guests = []string{strings.Repeat("w", 257)} }},
+	} {
+		m := base
+		c.set(&m)
+		err := m.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("source %q, mountpoint %q, guests %q: %v, want an error about the %s", m.Source, m.Mountpoint,
+				m.Guests, err, c.field)
+		}
+	}
+	// At the bounds, and the root filesystem's mountpoint.
+	for _, mp := range []string{"/", "/var/lib/libvirt/images", "/" + strings.Repeat("a", 1023)} {
+		m := base
+		m.Source, m.Mountpoint, m.Guests = "tank/vm", mp, names(16, strings.Repeat("é", 128))
+		if err := m.Validate(); err != nil {
+			t.Errorf("mountpoint %.40q with 16 guests of 256 bytes: %v", mp, err)
 		}
 	}
 }

@@ -3,6 +3,10 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // Bounds on control message contents, beyond the frame limit.
@@ -17,6 +21,9 @@ const (
 	messageLen      = 8 << 10
 	domainXMLLen    = 256 << 10
 	resumeTokenMax  = 8 << 10
+	mountpointLen   = 1024 // MAXPATHLEN, the longest mountpoint zfs takes
+	maxGuests       = 16
+	guestNameLen    = 256
 )
 
 // Validate checks a Hello.
@@ -116,6 +123,50 @@ func (m *ReceiveRequest) Validate() error {
 	case "", "fs-frozen", "crash", "offline", "none":
 	default:
 		return fmt.Errorf("receive request: unknown consistency %.20q", m.Consistency)
+	}
+	if m.Source != "" {
+		if err := zfs.ValidateDataset(m.Source); err != nil {
+			return fmt.Errorf("receive request: source: %w", err)
+		}
+	}
+	if m.Mountpoint != "" {
+		if err := CheckMountpoint(m.Mountpoint); err != nil {
+			return fmt.Errorf("receive request: %w", err)
+		}
+	}
+	if err := CheckGuestNames(m.Guests); err != nil {
+		return fmt.Errorf("receive request: %w", err)
+	}
+	return nil
+}
+
+// CheckMountpoint checks a filesystem's mountpoint as a client reports it: an absolute path already in
+// filepath.Clean's form (no "..", "." or empty components, no trailing '/'), UTF-8 without control characters,
+// at most 1024 bytes.
+func CheckMountpoint(p string) error {
+	if err := checkText("mountpoint", p, mountpointLen, true); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("mountpoint %.70q is not an absolute path in its shortest form", p)
+	}
+	return nil
+}
+
+// CheckGuestNames checks the guests a client reports for a snapshot: at most 16, each a name libvirt could
+// have given a domain — 1 to 256 bytes of UTF-8 without control characters, ',' (hotzfs:guest separates the
+// names with it) or '/' (it would read as a path).
+func CheckGuestNames(names []string) error {
+	if len(names) > maxGuests {
+		return fmt.Errorf("guests: %d names, more than %d", len(names), maxGuests)
+	}
+	for _, g := range names {
+		if err := checkText("guest name", g, guestNameLen, true); err != nil {
+			return err
+		}
+		if strings.ContainsAny(g, ",/") {
+			return fmt.Errorf("guest name %.70q contains ',' or '/'", g)
+		}
 	}
 	return nil
 }

@@ -31,9 +31,11 @@ const (
 	EnvGuestDir = "HOTZFS_TEST_GUEST_DIR"
 	// DomainPrefix names every domain the tests create; test/guest/run-tests.sh removes leftovers by it.
 	DomainPrefix = "hotzfs-guesttest-"
-	// AgentBootTimeout bounds the wait for the agent after start: TCG on a loaded 2-core host (3-4 s idle).
-	AgentBootTimeout = 120 * time.Second
 )
+
+// AgentBootTimeout bounds the wait for the agent after start: TCG on a loaded 2-core host (3-4 s idle). The
+// nested guests of test/nested, under kvm on TCG's emulated SVM, take minutes and set it higher.
+var AgentBootTimeout = 120 * time.Second
 
 // Rig is a connection to the test libvirt daemon plus the guest image directory.
 type Rig struct {
@@ -292,4 +294,46 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// DefineAndStart defines a persistent domain from xml and starts it; when the test ends it is destroyed and
+// undefined. It returns the domain's name once it runs (not waiting for the agent).
+func (r *Rig) DefineAndStart(t testing.TB, xml string) string {
+	t.Helper()
+	d, err := within(60*time.Second, func() (libvirt.Domain, error) { return r.lv.DomainDefineXML(xml) })
+	if err != nil {
+		t.Fatalf("define domain: %v", err)
+	}
+	r.RemoveAtEnd(t, d.Name)
+	if _, err := within(60*time.Second, func() (int, error) { return 0, r.lv.DomainCreate(d) }); err != nil {
+		t.Fatalf("start domain %s: %v", d.Name, err)
+	}
+	return d.Name
+}
+
+// RemoveAtEnd destroys and undefines the domain name (defined by the test or by the command it tests) when the
+// test ends, if it still exists then.
+func (r *Rig) RemoveAtEnd(t testing.TB, name string) {
+	t.Cleanup(func() {
+		d, err := within(30*time.Second, func() (libvirt.Domain, error) { return r.lv.DomainLookupByName(name) })
+		if err != nil {
+			return
+		}
+		_, _ = within(30*time.Second, func() (int, error) { return 0, r.lv.DomainDestroy(d) })
+		if _, err := within(30*time.Second, func() (int, error) { return 0, r.lv.DomainUndefine(d) }); err != nil &&
+			!libvirt.IsNotFound(err) {
+			t.Errorf("undefine domain %s: %v", name, err)
+		}
+	})
+}
+
+// DomainXML returns the domain's current definition.
+func (r *Rig) DomainXML(t testing.TB, name string) string {
+	t.Helper()
+	d := r.lookup(t, name)
+	x, err := within(30*time.Second, func() (string, error) { return r.lv.DomainGetXMLDesc(d, 0) })
+	if err != nil {
+		t.Fatalf("dumpxml %s: %v", name, err)
+	}
+	return x
 }

@@ -4,7 +4,8 @@
 # Output (in OUTDIR, default: the cache directory; its path is printed on stdout):
 #   vmlinuz      Debian cloud kernel
 #   initrd.img   busybox + the host's qemu-ga + virtio modules + init; the whole root filesystem
-#   data.img     32 MiB ext4 image, mounted at /data in the guest (copy it per domain: the guest writes to it)
+#   data.img     32 MiB ext4 image, mounted at /data in the guest (copy it per domain: the guest writes to it);
+#                a second ext4 disk (vdb), when the domain has one, is mounted at /data2
 #
 # The guest, once booted:
 #   - mounts /data and runs a ticker that appends /proc/uptime to /data/ticks every 100 ms, with fsync;
@@ -61,7 +62,7 @@ dpkg-deb -x "$WORK"/"$KPKG"_*.deb "$WORK/kernel"
 KVER=${KPKG#linux-image-}
 
 ROOT=$WORK/root
-mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,data,etc,lib/modules,var}
+mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,run,tmp,data,data2,etc,lib/modules,var}
 ln -s ../run "$ROOT"/var/run
 cp "$WORK"/kernel/boot/vmlinuz-"$KVER" "$WORK"/vmlinuz
 for m in "${MODULES[@]}"; do
@@ -102,6 +103,10 @@ done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 mount -t ext4 /dev/vda /data || echo "init: cannot mount /dev/vda on /data" >/dev/console
+# A second disk, when the domain has one, is mounted at /data2 (the two-disk restore and failover tests).
+if [ -b /dev/vdb ]; then
+	mount -t ext4 /dev/vdb /data2 || echo "init: cannot mount /dev/vdb on /data2" >/dev/console
+fi
 /bin/ticker </dev/null >/dev/null 2>&1 &
 i=0
 while [ $i -lt 50 ]; do

@@ -16,8 +16,10 @@
 #
 # Environment: HOTZFS_VM_CACHE (image cache), HOTZFS_VM_QUIET=1 (no live console; print vm-output.log at the
 # end), HOTZFS_VM_DEBUG=1 (full boot messages and a root login on the console), HOTZFS_VM_MEM (MiB, default 4096),
-# HOTZFS_VM_NET=none (no user-mode NIC), HOTZFS_VM_HOSTFWD ("HOSTPORT:GUESTPORT ...": TCP ports of the VM
-# forwarded to 127.0.0.1:HOSTPORT on the host), HOTZFS_VM_QEMU_ARGS (extra qemu arguments, split on spaces).
+# HOTZFS_VM_NET=none (no user-mode NIC), HOTZFS_VM_KVM=1 (let kvm load in the VM, for nested guests),
+# HOTZFS_VM_HOSTFWD ("HOSTPORT:GUESTPORT ...": TCP ports of the VM forwarded to 127.0.0.1:HOSTPORT on the host),
+# HOTZFS_VM_QEMU_ARGS (extra qemu arguments, split on spaces), HOTZFS_VM_IMAGE (boot this image directory instead
+# of the version's, e.g. build-nested.sh's), HOTZFS_VM_WRITABLE=1 (write to the image's root disk: image builds).
 # Runs for different versions (or with different share dirs) can go at the same time: no fixed ports or paths.
 set -euo pipefail
 
@@ -31,6 +33,8 @@ POWEROFF_GRACE=30
 # Modules the guest must not load: cfg80211 (pulled in when systemd-networkd asks for the nl80211 netlink family)
 # oopses under TCG ~30 s after boot and takes the guest down; kvm is useless without nested virtualisation.
 GUEST_MODULE_BLACKLIST=cfg80211,kvm_amd,kvm_intel,kvm
+# HOTZFS_VM_KVM=1 lets kvm load: the guest sees the svm of TCG's emulated CPU, so nested guests run under kvm_amd.
+[[ ${HOTZFS_VM_KVM:-0} == 1 ]] && GUEST_MODULE_BLACKLIST=cfg80211
 
 usage() {
 	sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
@@ -48,7 +52,8 @@ cleanup() {
 
 # qemu_args IMAGE_DIR SHARE SCRIPT — the qemu command line, one argument per line.
 qemu_args() {
-	local img=$1 share=$2 script=$3 append
+	local img=$1 share=$2 script=$3 append snapshot=on
+	[[ ${HOTZFS_VM_WRITABLE:-0} == 1 ]] && snapshot=off
 	append="root=/dev/vda rw console=ttyS0 panic=1 mitigations=off module_blacklist=$GUEST_MODULE_BLACKLIST"
 	append+=" hotzfs.run=$script"
 	if [[ ${HOTZFS_VM_DEBUG:-0} == 1 ]]; then
@@ -62,7 +67,7 @@ qemu_args() {
 		-machine q35 -accel tcg,thread=multi,tb-size=512 -cpu max -smp 2 -m "${HOTZFS_VM_MEM:-4096}"
 		-no-reboot -pidfile "$QEMU_PID_FILE"
 		-kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$append"
-		-drive "file=$img/root.qcow2,if=virtio,format=qcow2,snapshot=on,cache=unsafe,discard=unmap"
+		-drive "file=$img/root.qcow2,if=virtio,format=qcow2,snapshot=$snapshot,cache=unsafe,discard=unmap"
 		-virtfs "local,path=$share,mount_tag=share,security_model=none,multidevs=remap,id=share"
 		-device virtio-rng-pci
 		-serial stdio
@@ -118,7 +123,7 @@ main() {
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing — run test/vm/build-image.sh $version"
 
 	local img
-	img=$(image_dir "$version")
+	img=${HOTZFS_VM_IMAGE:-$(image_dir "$version")}
 	image_complete "$img" || die "no image for OpenZFS $version at $img — build it: test/vm/build-image.sh $version"
 
 	rm -f "$share/vm-output.log" "$share/vm-exit-code" "$share/vm-exit-code.tmp" "$share/vm-console.log"

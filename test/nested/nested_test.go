@@ -1,0 +1,376 @@
+// Package nested tests the way back with real guests where libvirt and ZFS share a host, as users run them:
+// inside the OpenZFS test VM (test/vm/build-nested.sh adds libvirt and qemu to it), guests run nested under
+// kvm on their hosts' pools. Two simulated hosts share the VM: hv1 (the VM's libvirtd) with the guest, and
+// backup1 (a second libvirtd in its own mount namespace, test/nested/hosts.sh) running the receiver. Started
+// by test/nested/run.sh.
+package nested
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/hotzfs/hotzfs/internal/guesttest"
+	"github.com/hotzfs/hotzfs/internal/zfstest"
+)
+
+// The environment test/nested/run.sh gives the test inside the VM.
+const (
+	envNested   = "HOTZFS_NESTED"           // 1 to run
+	envGuestDir = "HOTZFS_NESTED_GUEST_DIR" // test/guest/build-guest.sh's output, in the VM
+	envHotzfs   = "HOTZFS_NESTED_HOTZFS"    // the hotzfs binary
+	uriHV1      = "qemu+tcp://127.0.0.1:16509/system"
+	uriBackup1  = "qemu+tcp://127.0.0.1:16510/system"
+)
+
+type setup struct{ guestDir, hotzfs string }
+
+func loadSetup(t *testing.T) setup {
+	t.Helper()
+	if os.Getenv(envNested) != "1" {
+		t.Skip("nested-guest test: runs inside the OpenZFS test VM with libvirt; run test/nested/run.sh")
+	}
+	zfstest.Require(t)
+	s := setup{guestDir: os.Getenv(envGuestDir), hotzfs: os.Getenv(envHotzfs)}
+	if s.guestDir == "" || s.hotzfs == "" {
+		t.Fatalf("%s=1 needs %s and %s (test/nested/run.sh sets them)", envNested, envGuestDir, envHotzfs)
+	}
+	// Nested kvm on TCG's emulated SVM: a guest takes minutes to reach its agent on a loaded machine.
+	guesttest.AgentBootTimeout = 10 * time.Minute
+	return s
+}
+
+// guestStorage is the guest's storage on hv1: vda on a zvol, and a filesystem with a mountpoint of its own
+// holding the kernel, the initrd and vdb's image file.
+type guestStorage struct {
+	zvol, images, mountpoint string
+}
+
+func makeGuestStorage(t *testing.T, s setup, pool string) guestStorage {
+	t.Helper()
+	g := guestStorage{zvol: pool + "/vm/web-disk0", images: pool + "/images", mountpoint: "/srv/" + pool + "-images"}
+	zfstest.Run(t, "zfs", "create", pool+"/vm")
+	zfstest.Run(t, "zfs", "create", "-V", "48M", g.zvol)
+	zfstest.WaitDevice(t, "/dev/zvol/"+g.zvol)
+	zfstest.Run(t, "mkfs.ext4", "-q", "-L", "data", "-E", "lazy_itable_init=0,lazy_journal_init=0", "/dev/zvol/"+g.zvol)
+	zfstest.Run(t, "zfs", "create", "-o", "mountpoint="+g.mountpoint, g.images)
+	for _, f := range []string{"vmlinuz", "initrd.img"} {
+		zfstest.Run(t, "cp", filepath.Join(s.guestDir, f), g.mountpoint+"/"+f)
+	}
+	zfstest.Run(t, "truncate", "-s", "32M", g.mountpoint+"/web-data2.img")
+	zfstest.Run(t, "mkfs.ext4", "-q", "-F", "-L", "data2", g.mountpoint+"/web-data2.img")
+	return g
+}
+
+// domainXML is a kvm guest booted directly from the kernel on its filesystem dataset, vda on the zvol, vdb the
+// image file, with the agent channel.
+func (g guestStorage) domainXML(t *testing.T, name string) string {
+	t.Helper()
+	dom := libvirtxml.Domain{
+		Type:   "kvm",
+		Name:   name,
+		Memory: &libvirtxml.DomainMemory{Value: 256, Unit: "MiB"},
+		VCPU:   &libvirtxml.DomainVCPU{Value: 1},
+		OS: &libvirtxml.DomainOS{
+			Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"},
+			Kernel:  g.mountpoint + "/vmlinuz",
+			Initrd:  g.mountpoint + "/initrd.img",
+			Cmdline: "console=ttyS0 panic=-1 quiet",
+		},
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}},
+		OnReboot:   "destroy",
+		OnCrash:    "destroy",
+		OnPoweroff: "destroy",
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks: []libvirtxml.DomainDisk{{
+				Device: "disk",
+				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
+				Source: &libvirtxml.DomainDiskSource{Block: &libvirtxml.DomainDiskSourceBlock{Dev: "/dev/zvol/" + g.zvol}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+			}, {
+				Device: "disk",
+				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
+				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: g.mountpoint + "/web-data2.img"}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vdb", Bus: "virtio"},
+			}},
+			Serials: []libvirtxml.DomainSerial{{Target: &libvirtxml.DomainSerialTarget{Port: new(uint)}}},
+			Channels: []libvirtxml.DomainChannel{{
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind"}},
+				Target: &libvirtxml.DomainChannelTarget{
+					VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: "org.qemu.guest_agent.0"},
+				},
+			}},
+			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "none"},
+		},
+	}
+	x, err := dom.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// writers start, in the guest, an fsynced counter on each of its two disks.
+func writers(t *testing.T, rig *guesttest.Rig, name string) {
+	t.Helper()
+	for _, dir := range []string{"/data", "/data2"} {
+		rig.Exec(t, name, `setsid sh -c 'i=0; while :; do i=$((i+1)); echo "$i" >>`+dir+`/counter; `+
+			`sync -d `+dir+`/counter; usleep 20000; done' </dev/null >/dev/null 2>&1 &`)
+	}
+	guesttest.WaitFor(t, 120*time.Second, "the counter writers", func() bool {
+		return countLines(rig.Exec(t, name, "cat /data/counter 2>/dev/null || true")) >= 10 &&
+			countLines(rig.Exec(t, name, "cat /data2/counter 2>/dev/null || true")) >= 10
+	})
+}
+
+// counters reads both counter files of a guest and checks each is the complete records 1..n.
+func counters(t *testing.T, rig *guesttest.Rig, name string) (data, data2 int) {
+	t.Helper()
+	var n [2]int
+	for i, dir := range []string{"/data", "/data2"} {
+		c, err := completePrefix(rig.Exec(t, name, "cat "+dir+"/counter"))
+		if err != nil {
+			t.Fatalf("guest %s: %s/counter: %v", name, dir, err)
+		}
+		n[i] = c
+	}
+	return n[0], n[1]
+}
+
+// hotzfs runs the binary; the receiver runs as "hotzfs serve" in the background.
+type hotzfs struct {
+	bin, dir, sender, receiver string
+}
+
+func startHotzfs(t *testing.T, s setup, dstPool, guestName string) *hotzfs {
+	t.Helper()
+	dir := t.TempDir()
+	h := &hotzfs{bin: s.hotzfs, dir: dir, sender: filepath.Join(dir, "hotzfs.yaml"), receiver: filepath.Join(dir, "receiver.yaml")}
+	pki := filepath.Join(dir, "pki")
+	h.run(t, "certs", "ca", "--dir", pki)
+	h.run(t, "certs", "server", "localhost", "--ip", "127.0.0.1", "--dir", pki)
+	h.run(t, "certs", "client", "hv1", "--dir", pki)
+	writeFile(t, h.receiver, fmt.Sprintf(`listen: 127.0.0.1:0
+tls: {ca: %[1]s/ca.crt, cert: %[1]s/localhost.crt, key: %[1]s/localhost.key}
+root: %[2]s/backup
+clients:
+  hv1: {}
+`, pki, dstPool))
+	ready := filepath.Join(dir, "addr")
+	serve := exec.Command(h.bin, "serve", "--config", h.receiver, "--log-format", "text", "--log-level", "warn",
+		"--ready-file", ready)
+	serve.Stdout, serve.Stderr = testLog{t, "serve"}, testLog{t, "serve"}
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(os.Interrupt)
+		<-exited
+	})
+	var addr []byte
+	guesttest.WaitFor(t, 30*time.Second, "the receiver", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("hotzfs serve exited: %v", err)
+		default:
+		}
+		addr, _ = os.ReadFile(ready)
+		return len(addr) > 0
+	})
+	// target_root set, as in examples/hotzfs.yaml: the received names keep the prefix.
+	writeFile(t, h.sender, fmt.Sprintf(`state_dir: %[1]s/state
+libvirt: {uri: "%[2]s"}
+targets:
+  backup1: {address: "%[3]s", ca: %[4]s/ca.crt, cert: %[4]s/hv1.crt, key: %[4]s/hv1.key, server_name: localhost}
+jobs:
+  - name: web
+    guests: [%[5]s]
+    quiesce: required
+    freeze_timeout: 60s
+    target: backup1
+    target_root: hosts/hv1
+    retention:
+      source: {keep_last: 10}
+      target: {keep_last: 10}
+`, dir, uriHV1, strings.TrimSpace(string(addr)), pki, guestName))
+	h.run(t, "config", "check", h.sender)
+	return h
+}
+
+func (h *hotzfs) run(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(h.bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Logf("hotzfs %s:\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
+	if err != nil {
+		t.Fatalf("hotzfs %s: %v", strings.Join(args, " "), err)
+	}
+	return stdout.String()
+}
+
+// TestNestedBackupRestoreGuestFailover: a guest with two disks on two datasets (a zvol, and an image file on a
+// filesystem with its own mountpoint, which also holds the kernel it boots) writes fsynced counters on both;
+// hotzfs backs it up hot to backup1 with target_root set. restore --guest --define brings the whole guest back
+// on hv1 under a new name, and it boots with both disks; hv1 then "fails" and failover --start brings the guest
+// up on backup1 from the received copies. Each copy's counters are complete prefixes of what the guest wrote.
+func TestNestedBackupRestoreGuestFailover(t *testing.T) {
+	s := loadSetup(t)
+	hv1 := guesttest.Connect(t, uriHV1, s.guestDir)
+	backup1 := guesttest.Connect(t, uriBackup1, s.guestDir)
+	src, dst := zfstest.Pool(t, 768), zfstest.Pool(t, 768)
+	g := makeGuestStorage(t, s, src)
+	name := guesttest.DomainPrefix + "nested-web"
+	start := time.Now()
+	hv1.DefineAndStart(t, g.domainXML(t, name))
+	hv1.WaitAgent(t, name)
+	t.Logf("FIGURE nested guest boot to agent: %v", time.Since(start).Round(time.Second))
+	writers(t, hv1, name)
+
+	h := startHotzfs(t, s, dst, name)
+	for round := 1; round <= 2; round++ {
+		before, _ := counters(t, hv1, name)
+		h.run(t, "backup", "--config", h.sender, "web")
+		if st, err := hv1.FreezeStatus(name, 10*time.Second); err != nil || st != "thawed" {
+			t.Fatalf("round %d: fsfreeze status after the backup = %q, %v; want thawed", round, st, err)
+		}
+		after, _ := counters(t, hv1, name)
+		if after <= before {
+			t.Errorf("round %d: the counter did not advance across the backup (%d → %d)", round, before, after)
+		}
+	}
+	snapSet := latestSet(t, g.zvol)
+	for _, ds := range []string{g.zvol, g.images} {
+		if c := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "hotzfs:consistency", ds+"@"+snapSet); strings.TrimSpace(c) != "fs-frozen" {
+			t.Fatalf("%s@%s: consistency %q, want fs-frozen", ds, snapSet, strings.TrimSpace(c))
+		}
+	}
+
+	// hv1 fails: its guest stops at once, as in a power cut. On backup1, failover brings it up from the copies.
+	wrote1, wrote2 := counters(t, hv1, name)
+	hv1.Destroy(t, name)
+	start = time.Now()
+	h.run(t, "failover", "--config", h.receiver, "--client", "hv1", "--libvirt", uriBackup1, "--start", "--yes", name)
+	backup1.RemoveAtEnd(t, name)
+	backup1.WaitAgent(t, name)
+	t.Logf("FIGURE failover, command to agent-ready guest: %v", time.Since(start).Round(time.Second))
+	n1, n2 := counters(t, backup1, name)
+	if n1 > wrote1 || n2 > wrote2 {
+		t.Fatalf("failed-over counters 1..%d and 1..%d, but the guest wrote only %d and %d", n1, n2, wrote1, wrote2)
+	}
+	t.Logf("failed-over guest on backup1: counters 1..%d (of %d) and 1..%d (of %d), complete", n1, wrote1, n2, wrote2)
+	onCopies(t, backup1.DomainXML(t, name), dst+"/backup/hv1/hosts/hv1/", 2)
+}
+
+// onCopies checks that the domain's disks (and direct-boot kernel and initrd) are all on datasets under prefix:
+// the copies, never the original's storage.
+func onCopies(t *testing.T, domXML, prefix string, disks int) {
+	t.Helper()
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(domXML); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, disk := range d.Devices.Disks {
+		switch {
+		case disk.Source != nil && disk.Source.Block != nil:
+			paths = append(paths, disk.Source.Block.Dev)
+		case disk.Source != nil && disk.Source.File != nil:
+			paths = append(paths, disk.Source.File.File)
+		}
+	}
+	if len(paths) != disks {
+		t.Fatalf("domain has disks %q, want %d", paths, disks)
+	}
+	paths = append(paths, d.OS.Kernel, d.OS.Initrd)
+	for _, p := range paths {
+		ds := strings.TrimPrefix(p, "/dev/zvol/")
+		if ds == p { // a file: find its dataset by its mountpoint
+			out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", "--target", p).Output()
+			if err != nil {
+				t.Fatalf("findmnt %s: %v", p, err)
+			}
+			ds = strings.TrimSpace(string(out))
+		}
+		if !strings.HasPrefix(ds, prefix) {
+			t.Errorf("%s is on %s, not on a copy under %s", p, ds, prefix)
+		}
+	}
+}
+
+// latestSet is the newest hotzfs snapshot's short name on dataset.
+func latestSet(t *testing.T, dataset string) string {
+	t.Helper()
+	out := zfstest.Run(t, "zfs", "list", "-H", "-t", "snapshot", "-s", "createtxg", "-d", "1", "-o", "name", dataset)
+	names := strings.Fields(out)
+	if len(names) == 0 {
+		t.Fatalf("no snapshots of %s", dataset)
+	}
+	_, short, _ := strings.Cut(names[len(names)-1], "@")
+	return short
+}
+
+func devSum(t *testing.T, dev string) string {
+	t.Helper()
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatalf("read %s: %v", dev, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// completePrefix checks that content is the records "1\n2\n…n\n" with nothing torn or missing, and returns n.
+func completePrefix(content string) (int, error) {
+	if content == "" {
+		return 0, fmt.Errorf("empty")
+	}
+	if !strings.HasSuffix(content, "\n") {
+		return 0, fmt.Errorf("the last record is torn (no newline)")
+	}
+	lines := strings.Split(strings.TrimSuffix(content, "\n"), "\n")
+	for i, l := range lines {
+		if l != strconv.Itoa(i+1) {
+			return 0, fmt.Errorf("record %d is %q, want %d (missing or torn records)", i+1, l, i+1)
+		}
+	}
+	return len(lines), nil
+}
+
+func countLines(s string) int { return strings.Count(s, "\n") }
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testLog writes a child process's output to the test log.
+type testLog struct {
+	t   *testing.T
+	tag string
+}
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Logf("%s: %s", w.tag, bytes.TrimRight(p, "\n"))
+	return len(p), nil
+}
