@@ -6,9 +6,9 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/hotzfs/hotzfs/guest"
+	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
@@ -133,14 +133,11 @@ func quote(v string) string {
 	return fmt.Sprintf("%q", v)
 }
 
-// maxPath bounds a recorded mountpoint (PATH_MAX).
-const maxPath = 4096
-
 // mountpoint is where the dataset's images were on the sender: as its snapshot records it, else /SOURCE
 // (the default mountpoint), else "".
 func (p Plan) mountpoint(d Disk, src string, notes *[]string) string {
 	rec := d.Snapshot.Mountpoint
-	if validPath(rec) {
+	if rec != "" && rec != "/" && transport.CheckMountpoint(rec) == nil {
 		return rec
 	}
 	what := "records no mountpoint"
@@ -161,12 +158,6 @@ func (p Plan) mountpoint(d Disk, src string, notes *[]string) string {
 		return ""
 	}
 	return "/" + src
-}
-
-// validPath reports whether a recorded mountpoint is a clean absolute path below /, of printable characters.
-func validPath(p string) bool {
-	return len(p) > 1 && len(p) <= maxPath && strings.HasPrefix(p, "/") && path.Clean(p) == p &&
-		!strings.ContainsFunc(p, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
 // mountedAt is a destination's mountpoint, or /DEST until it exists.

@@ -117,10 +117,29 @@ func Choose(datasets []Dataset, req Request) (Plan, error) {
 		if d.Dest, d.local, err = destination(ds.Name, set.name, req); err != nil {
 			return Plan{}, err
 		}
+		if d.Snapshot.Source == "" {
+			p.Notes = append(p.Notes, borrowSource(&d, ds)...)
+		}
 		p.Disks = append(p.Disks, d)
 	}
 	slices.SortFunc(p.Disks, func(a, b Disk) int { return cmp.Compare(a.Dest, b.Dest) })
 	return p, nil
+}
+
+// borrowSource gives a snapshot that records no source (a resumed receive records none) the source and
+// mountpoint its dataset's newest snapshot recording one has: a dataset keeps its source.
+func borrowSource(d *Disk, ds Dataset) []string {
+	var from *Snapshot
+	for i, s := range ds.Snapshots {
+		if s.Source != "" && (from == nil || s.CreateTXG > from.CreateTXG) {
+			from = &ds.Snapshots[i]
+		}
+	}
+	if from == nil {
+		return nil
+	}
+	d.Snapshot.Source, d.Snapshot.Mountpoint = from.Source, from.Mountpoint
+	return []string{fmt.Sprintf("%s@%s records no source: taken from @%s, which does", d.Dataset, d.Snapshot.Name, from.Name)}
 }
 
 // guestDatasets returns the datasets with a snapshot naming the guest (for a restore: the job's, below its
@@ -150,28 +169,30 @@ type set struct {
 	worst   meta.Consistency
 }
 
-// candidates returns the snapshot sets of the guest, newest first.
+// candidates returns the snapshot sets of the guest, newest first: the names of the snapshots naming it.
+// A member has the set if it has a snapshot of that name naming the guest or no guest at all (a resumed
+// receive records nothing); the set's consistency is the weakest its snapshots record.
 func candidates(members []Dataset, guest string) []*set {
 	byName := map[string]*set{}
 	var sets []*set
 	for _, ds := range members {
+		for _, s := range ds.Snapshots {
+			if slices.Contains(s.Guests, guest) && byName[s.Name] == nil {
+				byName[s.Name] = &set{name: s.Name, on: map[string]int{}}
+				sets = append(sets, byName[s.Name])
+			}
+		}
+	}
+	for _, ds := range members {
 		for i, s := range ds.Snapshots {
-			if !slices.Contains(s.Guests, guest) {
-				continue
-			}
 			c := byName[s.Name]
-			if c == nil {
-				c = &set{name: s.Name, on: map[string]int{}, worst: meta.Consistency(s.Consistency)}
-				byName[s.Name] = c
-				sets = append(sets, c)
-			}
-			if _, dup := c.on[ds.Name]; dup {
+			if _, dup := c.on[ds.Name]; c == nil || dup || len(s.Guests) > 0 && !slices.Contains(s.Guests, guest) {
 				continue
 			}
 			c.on[ds.Name] = i
 			c.txg = max(c.txg, s.CreateTXG)
-			if rank(meta.Consistency(s.Consistency)) < rank(c.worst) {
-				c.worst = meta.Consistency(s.Consistency)
+			if l := meta.Consistency(s.Consistency); l != "" && (c.worst == "" || rank(l) < rank(c.worst)) {
+				c.worst = l
 			}
 		}
 	}

@@ -330,3 +330,29 @@ func TestTwoDatasetsClaimOnePath(t *testing.T) {
 		t.Errorf("two datasets with one source: %v, want a refusal", err)
 	}
 }
+
+// A resumed receive records nothing with the snapshot: it still counts for the set (unless it names other
+// guests only), the set's consistency is what the others record, and its source is its dataset's.
+func TestSnapshotReceivedByResume(t *testing.T) {
+	ds := web1Datasets(meta.FSFrozen, meta.FSFrozen)
+	ds[0].Snapshots[1] = Snapshot{Name: "hz_2", GUID: 77, CreateTXG: 20} // the zvol's @hz_2 arrived by resume
+	p, err := Choose(ds, Request{Guest: "web1", Suffix: "-failover"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Set != "hz_2" || p.Consistency != meta.FSFrozen {
+		t.Fatalf("set %s %s, want hz_2 fs-frozen (as the images dataset records it)", p.Set, p.Consistency)
+	}
+	if !slices.Contains(p.Notes, zvol+"@hz_2 records no source: taken from @hz_1, which does") {
+		t.Errorf("notes %q", p.Notes)
+	}
+	d, err := p.Domain(web1XML, DomainOptions{Name: "web1"})
+	if err != nil || diskPaths(d)["vda"] != "/dev/zvol/"+zvol+"-failover" {
+		t.Errorf("disks %v (%v): the zvol is mapped by its dataset's recorded source", diskPaths(d), err)
+	}
+
+	ds[0].Snapshots[1].Guests = []string{"db1"} // at hz_2 the zvol was another guest's disk
+	if p, err = Choose(ds, Request{Guest: "web1", Suffix: "-failover"}); err != nil || p.Set != "hz_1" {
+		t.Errorf("set %s (%v), want hz_1: hz_2 is not complete for web1", p.Set, err)
+	}
+}
