@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +20,11 @@ import (
 
 // guestRig is a guest's two datasets on a source pool, a zvol and a filesystem holding its image at a
 // mountpoint of its own, backed up twice (different data each time) by a job with a target_root to a
-// receiver: what restore --guest and failover start from. No libvirt: the guest's snapshots are marked as a
-// guest job marks them (hotzfs:guest), and its domain XML is stored on the received snapshots.
+// receiver: what restore --guest and failover start from. No libvirt: between the snapshot and the
+// replication of each round the test records on the snapshots what a job with guests records (hotzfs:guest,
+// the consistency, the domain XML), and they travel to the receiver as a guest job's do. The first set is
+// fs-frozen with a definable XML (disks on the two datasets); the second records consistency "none" and an
+// XML whose only disk is a network disk.
 type guestRig struct {
 	ctx                context.Context
 	z                  *zfs.Runner
@@ -31,7 +35,6 @@ type guestRig struct {
 	zvolSums           [2]string
 	imageSums          [2]map[string]string
 	config, recvConfig string // sender and receiver config files
-	received           func(ds string, set int) string
 }
 
 func newGuestRig(t *testing.T) *guestRig {
@@ -64,9 +67,9 @@ jobs:
 `, t.TempDir(), recv.Addr, files.CA, files.Cert, files.Key, r.zvol, r.images))
 	r.recvConfig = filepath.Join(t.TempDir(), "receiver.yaml")
 	writeTestFile(t, r.recvConfig, fmt.Sprintf("root: %s/backup\nclients:\n  hv1: {}\n", r.dst))
-	r.received = func(ds string, set int) string {
-		return r.dst + "/backup/hv1/offsite/" + ds + "@" + r.sets[set]
-	}
+	xmls := [2]string{webXML(`<disk type='block' device='disk'><source dev='/dev/zvol/` + r.zvol + `'/><target dev='vda'/></disk>` +
+		`<disk type='file' device='disk'><source file='` + r.mnt + `/d0/f000'/><target dev='vdb'/></disk>`),
+		webXML(`<disk type='network' device='disk'><source protocol='nbd' name='disk0'><host name='h'/></source><target dev='vda'/></disk>`)}
 	for i := range 2 {
 		zfstest.WriteFile(t, dev, uint64(10+i), 16<<20)
 		zfstest.WriteTree(t, r.mnt, uint64(100*(i+1)), 4, 1<<20)
@@ -74,27 +77,37 @@ jobs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.zvolSums[i] = sum
-		r.imageSums[i] = zfstest.TreeSums(t, r.mnt)
-		if out, err := r.run("backup"); err != nil {
-			t.Fatalf("backup %d: %v\n%s", i+1, err, out)
+		r.zvolSums[i], r.imageSums[i] = sum, zfstest.TreeSums(t, r.mnt)
+		if out, err := r.run("snapshot"); err != nil {
+			t.Fatalf("snapshot %d: %v\n%s", i+1, err, out)
 		}
-	}
-	for i, s := range snapshotsOf(t, ctx, r.z, r.zvol) {
-		r.sets[i] = s.Short()
-	}
-	// As a job with guests records it on its snapshots; the receiver lists these without the guest (they
-	// were not sent by a guest job), so restore --guest finds the guest in them by GUID.
-	for _, ds := range []string{r.zvol, r.images} {
-		for _, s := range snapshotsOf(t, ctx, r.z, ds) {
-			zfstest.Run(t, "zfs", "set", meta.PropGuest+"=web1", s.Name)
+		snaps := snapshotsOf(t, ctx, r.z, r.zvol)
+		r.sets[i] = snaps[len(snaps)-1].Short()
+		props := meta.EncodeDomainXML(xmls[i])
+		props[meta.PropGuest] = "web1"
+		if i == 0 {
+			props[meta.PropConsistency] = string(meta.FSFrozen)
 		}
-	}
-	// The first set was taken with the guest frozen; the second one records "none" (a plain job).
-	for _, ds := range []string{r.zvol, r.images} {
-		zfstest.Run(t, "zfs", "set", meta.PropConsistency+"=fs-frozen", r.received(ds, 0))
+		for _, ds := range []string{r.zvol, r.images} {
+			if err := r.z.SetProps(ctx, ds+"@"+r.sets[i], props); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err := r.run("replicate"); err != nil {
+			t.Fatalf("replicate %d: %v\n%s", i+1, err, out)
+		}
 	}
 	return r
+}
+
+func webXML(disks string) string {
+	return `<domain type='kvm'><name>web1</name><memory unit='KiB'>262144</memory><vcpu>1</vcpu>` +
+		`<os><type arch='x86_64'>hvm</type></os><devices>` + disks + `</devices></domain>`
+}
+
+// received is the name of a snapshot of the set on the receiver.
+func (r *guestRig) received(ds string, set int) string {
+	return r.dst + "/backup/hv1/offsite/" + ds + "@" + r.sets[set]
 }
 
 func (r *guestRig) run(args ...string) (string, error) {
@@ -105,18 +118,6 @@ func (r *guestRig) run(args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), envExecMain+"=1")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
-}
-
-// storeXML stores a domain XML of web1 on both received snapshots of a set, as the receiver does.
-func (r *guestRig) storeXML(t *testing.T, set int, disks string) {
-	t.Helper()
-	xml := `<domain type='kvm'><name>web1</name><memory unit='KiB'>262144</memory><vcpu>1</vcpu>` +
-		`<os><type arch='x86_64'>hvm</type></os><devices>` + disks + `</devices></domain>`
-	for _, ds := range []string{r.zvol, r.images} {
-		if err := r.z.SetProps(r.ctx, r.received(ds, set), meta.EncodeDomainXML(xml)); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func (r *guestRig) exists(t *testing.T, ds string) bool {
@@ -139,8 +140,10 @@ func (r *guestRig) restored(t *testing.T, zvol, images string, set int) {
 }
 
 // TestRealRestoreGuestTwoDatasets restores a guest's zvol and filesystem from one snapshot set: by default the
-// newest fs-frozen one (an older set than the newest), with --snapshot and --into-prefix another; the data
-// restored is that set's. --define refuses before receiving anything when the guest cannot be defined.
+// newest fs-frozen one (older than the newest set), with --snapshot and --into-prefix another; the data
+// restored is that set's. Snapshots listed without their guest are found by GUID on this host. --define
+// refuses before receiving anything when the guest cannot be defined, and otherwise moves every disk onto the
+// restored datasets.
 func TestRealRestoreGuestTwoDatasets(t *testing.T) {
 	r := newGuestRig(t)
 	set1, set2 := r.sets[0], r.sets[1]
@@ -156,8 +159,8 @@ func TestRealRestoreGuestTwoDatasets(t *testing.T) {
 			t.Errorf("plan does not say %q:\n%s", s, out)
 		}
 	}
-	if r.exists(t, dest[0]) || r.exists(t, dest[1]) {
-		t.Fatal("the plan without --yes restored something")
+	if strings.Contains(out, "listed without their guest") || r.exists(t, dest[0]) || r.exists(t, dest[1]) {
+		t.Fatalf("the plan guessed the guests or restored something without --yes:\n%s", out)
 	}
 
 	if out, err = r.run("restore", "--guest", "web1", "--yes"); err != nil {
@@ -168,17 +171,23 @@ func TestRealRestoreGuestTwoDatasets(t *testing.T) {
 		t.Errorf("restore again: %v, want both already restored\n%s", err, out)
 	}
 
+	// As if received before the receiver recorded guests: this host's snapshots (by GUID) tell them.
+	for _, ds := range []string{r.zvol, r.images} {
+		for set := range 2 {
+			zfstest.Run(t, "zfs", "inherit", meta.PropGuest, r.received(ds, set))
+		}
+	}
 	prefix := r.src + "/r"
 	out, err = r.run("restore", "--guest", "web1", "--snapshot", set2, "--into-prefix", prefix, "--yes")
-	if err != nil || !strings.Contains(out, "snapshot set @"+set2+", consistency \"none\": take it as crash-consistent") {
-		t.Fatalf("restore --snapshot %s --into-prefix: %v\n%s", set2, err, out)
+	if err != nil || !strings.Contains(out, "snapshot set @"+set2+", consistency \"none\": take it as crash-consistent") ||
+		!strings.Contains(out, "listed without their guest") {
+		t.Fatalf("restore --snapshot %s --into-prefix of snapshots listed without guests: %v\n%s", set2, err, out)
 	}
 	r.restored(t, prefix+"/"+r.zvol, prefix+"/"+r.images, 1)
 
-	// A guest whose disk cannot be put on the restored datasets: refused before anything is received.
-	r.storeXML(t, 0, `<disk type='network' device='disk'><source protocol='nbd' name='disk0'><host name='h'/></source><target dev='vda'/></disk>`)
+	// Set 2's guest has only a network disk: refused before anything is received.
 	prefix2 := r.src + "/r2"
-	out, err = r.run("restore", "--guest", "web1", "--define", "--into-prefix", prefix2, "--yes")
+	out, err = r.run("restore", "--guest", "web1", "--snapshot", set2, "--define", "--into-prefix", prefix2, "--yes")
 	if err == nil || !strings.Contains(out, "vda (network disk nbd:disk0)") || !strings.Contains(out, "nothing restored") {
 		t.Errorf("--define of a guest on a network disk: %v, want a refusal naming vda\n%s", err, out)
 	}
@@ -186,10 +195,8 @@ func TestRealRestoreGuestTwoDatasets(t *testing.T) {
 		t.Errorf("the refused restore --define created %s", prefix2)
 	}
 
-	// A guest that can be defined: every disk moved onto the restored datasets and checked there; only
-	// libvirt (not reachable in this test) is missing.
-	r.storeXML(t, 0, `<disk type='block' device='disk'><source dev='/dev/zvol/`+r.zvol+`'/><target dev='vda'/></disk>`+
-		`<disk type='file' device='disk'><source file='`+r.mnt+`/d0/f000'/><target dev='vdb'/></disk>`)
+	// Set 1's guest: every disk moved onto the restored datasets and checked there; only libvirt (not
+	// reachable in this test) is missing.
 	prefix3 := r.src + "/r3"
 	out, err = r.run("restore", "--guest", "web1", "--define", "--into-prefix", prefix3, "--yes")
 	for _, s := range []string{"define guest web1-restored:", "disk vda: raw /dev/zvol/" + prefix3 + "/" + r.zvol,
@@ -206,23 +213,20 @@ func TestRealRestoreGuestTwoDatasets(t *testing.T) {
 
 // TestRealFailoverTwoDatasetsUnderTargetRoot fails a guest over on the receiver host from datasets received
 // under a target_root, its image on a filesystem with a mountpoint of its own: the set's snapshots are
-// cloned, the disks mapped onto the clones through hotzfs:source and hotzfs:mountpoint and checked there;
-// the received datasets keep their snapshots.
+// cloned, the disks mapped onto the clones through the source and mountpoint the receiver recorded, and
+// checked there; the received datasets keep their snapshots.
 func TestRealFailoverTwoDatasetsUnderTargetRoot(t *testing.T) {
 	r := newGuestRig(t)
-	for set := range 2 {
-		for _, ds := range []string{r.zvol, r.images} {
-			props := map[string]string{meta.PropGuest: "web1", meta.PropSource: ds}
-			if ds == r.images {
-				props[meta.PropMountpoint] = r.mnt
-			}
-			if err := r.z.SetProps(r.ctx, r.received(ds, set), props); err != nil {
-				t.Fatal(err)
-			}
+	for _, ds := range []string{r.zvol, r.images} {
+		want := map[string]string{meta.PropGuest: "web1", meta.PropSource: ds}
+		if ds == r.images {
+			want[meta.PropMountpoint] = r.mnt
+		}
+		got, err := r.z.GetProps(r.ctx, r.received(ds, 0), meta.PropGuest, meta.PropSource, meta.PropMountpoint)
+		if err != nil || !maps.Equal(got, want) {
+			t.Fatalf("%s records %v (%v), want %v", r.received(ds, 0), got, err, want)
 		}
 	}
-	r.storeXML(t, 0, `<disk type='block' device='disk'><source dev='/dev/zvol/`+r.zvol+`'/><target dev='vda'/></disk>`+
-		`<disk type='file' device='disk'><source file='`+r.mnt+`/d1/f001'/><target dev='vdb'/></disk>`)
 	base := r.dst + "/backup/hv1/offsite/"
 	clones := [2]string{base + r.zvol + "-failover", base + r.images + "-failover"}
 	args := []string{"failover", "web1", "--client", "hv1", "--config", r.recvConfig, "--libvirt", "qemu+unix:///system?socket=/nonexistent/libvirt-sock"}

@@ -89,15 +89,21 @@ func backsGuest(j config.Job, name string) bool {
 	})
 }
 
-// listedDatasets turns the receiver's listing into the planner's input. The listing does not say which
-// datasets are zvols: their type stays unknown until they are restored (or guestsFromHere finds them here).
+// listedDatasets turns the receiver's listing into the planner's input, which checks the source and
+// mountpoint a snapshot is listed with before it maps anything by them; guests that are no names libvirt
+// could give are ignored. The listing does not say which datasets are zvols: their type stays unknown until
+// they are restored (or guestsFromHere finds them here).
 func listedDatasets(infos []transport.DatasetInfo) []recovery.Dataset {
 	out := make([]recovery.Dataset, 0, len(infos))
 	for _, info := range infos {
 		ds := recovery.Dataset{Name: info.Name, Type: recovery.Unknown}
 		for _, s := range info.Snapshots {
+			guests := s.Guests
+			if transport.CheckGuestNames(guests) != nil {
+				guests = nil
+			}
 			ds.Snapshots = append(ds.Snapshots, recovery.Snapshot{Name: s.Name, GUID: s.GUID, CreateTXG: s.CreateTXG,
-				Consistency: s.Consistency})
+				Consistency: s.Consistency, Guests: guests, Source: s.Source, Mountpoint: s.Mountpoint})
 		}
 		out = append(out, ds)
 	}
@@ -106,7 +112,8 @@ func listedDatasets(infos []transport.DatasetInfo) []recovery.Dataset {
 
 // guestsFromHere fills in what the receiver lists without: for a listed snapshot with no guests (received
 // before the receiver recorded hotzfs:guest), the same snapshot here (by GUID) in one of the job's datasets
-// tells its guests, its source and that dataset's kind and mountpoint (as it is now).
+// tells its guests and that dataset's kind, and where the listing has no source either, its name and
+// mountpoint (as it is now).
 func guestsFromHere(ctx context.Context, env job.Env, held []recovery.Dataset, j config.Job) ([]string, error) {
 	pools := map[string]bool{} // of the job's datasets with such snapshots
 	for _, ds := range held {
@@ -157,8 +164,10 @@ func guestsFromHere(ctx context.Context, env job.Env, held []recovery.Dataset, j
 				continue
 			}
 			parent := datasets[here.Dataset()]
-			s.Guests, s.Source, s.Mountpoint = meta.GuestNames(here.Props), parent.Name, parent.Mountpoint
-			ds.Type = recovery.Type(parent.Type)
+			s.Guests, ds.Type = meta.GuestNames(here.Props), recovery.Type(parent.Type)
+			if s.Source == "" {
+				s.Source, s.Mountpoint = parent.Name, parent.Mountpoint
+			}
 			n++
 		}
 	}
@@ -166,7 +175,7 @@ func guestsFromHere(ctx context.Context, env job.Env, held []recovery.Dataset, j
 		return nil, nil
 	}
 	return []string{fmt.Sprintf("%d snapshot(s) listed without their guest (received before the receiver recorded "+
-		"it): guest, source and mountpoint (as it is now) taken from the same snapshots on this host", n)}, nil
+		"it): their guests taken from the same snapshots on this host (by GUID)", n)}, nil
 }
 
 // fetchDomainXML gets the guest's domain XML stored with the snapshot set: it comes with the Ready of a
