@@ -40,7 +40,7 @@ type restoreOptions struct {
 func newRestoreCmd(g *globalOptions) *cobra.Command {
 	var opts restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore DATASET | restore --guest NAME",
+		Use:   "restore [DATASET | --guest NAME]",
 		Short: "Bring a snapshot back from the receiver: into a new dataset (default) or in place, or a whole guest",
 		Long: `restore fetches a snapshot of DATASET from the job's target and receives it locally.
 
