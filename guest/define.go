@@ -40,6 +40,27 @@ func DomainName(xml string) (string, error) {
 	return d.Name, nil
 }
 
+// DiskSources returns the file and block source paths of a domain XML's disks (device disk), in their order.
+func DiskSources(xml string) ([]string, error) {
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(xml); err != nil {
+		return nil, fmt.Errorf("domain XML: %w", err)
+	}
+	if d.Devices == nil {
+		return nil, nil
+	}
+	var out []string
+	for _, disk := range d.Devices.Disks {
+		if disk.Device != "" && disk.Device != "disk" {
+			continue
+		}
+		if src, kind, _ := (mapper{}).source(disk.Source); kind == kindFile || kind == kindBlock {
+			out = append(out, src)
+		}
+	}
+	return out, nil
+}
+
 // describeDisk names a disk of a stored XML for the report of what BuildDomain left out: "vda (/path)".
 func describeDisk(disk *libvirtxml.DomainDisk) string {
 	target := "disk"

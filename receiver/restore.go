@@ -12,8 +12,8 @@ import (
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
-// loadDomainXML returns the stored definition of a snapshot, "" when it has none.
-func loadDomainXML(ctx context.Context, z *zfs.Runner, snap string) (string, error) {
+// StoredDomainXML returns the definition stored with a received snapshot, "" when it has none.
+func StoredDomainXML(ctx context.Context, z *zfs.Runner, snap string) (string, error) {
 	props, err := z.GetProps(ctx, snap, "all")
 	if err != nil {
 		return "", err
@@ -45,7 +45,7 @@ func (ss *session) send(ctx context.Context, req *transport.SendRequest) (reqErr
 	}
 	xml := ""
 	if opts.Snapshot != "" {
-		if xml, err = loadDomainXML(ctx, ss.srv.zfs, opts.Snapshot); err != nil {
+		if xml, err = StoredDomainXML(ctx, ss.srv.zfs, opts.Snapshot); err != nil {
 			ss.log.Warn("stored domain XML unreadable", "snapshot", opts.Snapshot, "err", err)
 		}
 	}

@@ -16,27 +16,32 @@ import (
 	"github.com/hotzfs/hotzfs/guest"
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/meta"
+	"github.com/hotzfs/hotzfs/recovery"
 	"github.com/hotzfs/hotzfs/snapshot"
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
 type restoreOptions struct {
-	config   string
-	job      string
-	snapshot string
-	into     string
-	inPlace  bool
-	yes      bool
-	define   bool
-	network  string
+	config     string
+	job        string
+	snapshot   string
+	into       string
+	inPlace    bool
+	yes        bool
+	define     bool
+	network    string
+	guest      string // restore every dataset of this guest (restore_guest.go)
+	intoPrefix string
+	allowCrash bool
+	name       string
 }
 
 func newRestoreCmd(g *globalOptions) *cobra.Command {
 	var opts restoreOptions
 	cmd := &cobra.Command{
-		Use:   "restore DATASET",
-		Short: "Bring a snapshot back from the receiver: into a new dataset (default) or in place",
+		Use:   "restore [DATASET | --guest NAME]",
+		Short: "Bring a snapshot back from the receiver: into a new dataset (default) or in place, or a whole guest",
 		Long: `restore fetches a snapshot of DATASET from the job's target and receives it locally.
 
 By default it goes into a new dataset next to the original (DATASET-restore-SNAPSHOT, or --into NAME),
@@ -47,23 +52,63 @@ NAME-restored, with its disks on the restored dataset: the XML comes back from t
 trusted, so the domain is built from an allowlist of it (see hotzfs failover --help) and what is left out is
 listed; --network NAME gives it one virtio interface on that libvirt network (default: none).
 
+--guest NAME restores every dataset of the guest (zvols and filesystems with its images) from one snapshot
+set: the same snapshot on every one of them, as the receiver lists them (hotzfs:guest). By default the newest
+set that is fs-frozen or offline; --allow-crash also takes a crash-consistent one, --snapshot NAME that set; a
+set missing on one of the guest's datasets is never used. Each dataset goes to SOURCE-restore-SET next to its
+source, or to P/SOURCE with --into-prefix P. --define defines the guest (NAME-restored, or --name) with every
+disk moved onto the restored datasets; a guest that cannot be defined is refused before anything is received.
+It prints the plan (the set and what its consistency gives, each dataset and where it lands, the domain) and
+acts only with --yes.
+
 A restore that was interrupted can be run again as it was: the partial state it left in the target is
 discarded and the restore starts over; a target that already holds the snapshot is left as it is.`,
-		Args: cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error { return checkRestoreArgs(opts, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.guest != "" {
+				return runRestoreGuest(cmd.Context(), g, cmd.OutOrStdout(), opts)
+			}
 			return runRestore(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
-	f.StringVar(&opts.job, "job", "", "the job that backs DATASET up (default: the one whose datasets include it, or the only job)")
+	f.StringVar(&opts.job, "job", "", "the job that backs DATASET (or the guest) up (default: the one whose datasets (guests) include it, or the only job)")
 	f.StringVar(&opts.snapshot, "snapshot", "latest", "snapshot to restore (short name), or latest")
 	f.StringVar(&opts.into, "into", "", "dataset to restore into (default DATASET-restore-SNAPSHOT)")
 	f.BoolVar(&opts.inPlace, "in-place", false, "roll DATASET itself back (guest shut off)")
-	f.BoolVar(&opts.yes, "yes", false, "carry out an --in-place rollback")
-	f.BoolVar(&opts.define, "define", false, "define the guest from the stored domain XML, pointing at the restored disk")
+	f.BoolVar(&opts.yes, "yes", false, "carry out an --in-place rollback or a --guest restore")
+	f.BoolVar(&opts.define, "define", false, "define the guest from the stored domain XML, pointing at the restored disk(s)")
 	f.StringVar(&opts.network, "network", "", "with --define: libvirt network for the guest's one virtio interface (default: no interface)")
+	f.StringVar(&opts.guest, "guest", "", "restore every dataset of this guest from one snapshot set")
+	f.StringVar(&opts.intoPrefix, "into-prefix", "", "with --guest: restore each dataset into P/SOURCE (default SOURCE-restore-SET)")
+	f.BoolVar(&opts.allowCrash, "allow-crash", false, "with --guest: latest may be a crash-consistent set")
+	f.StringVar(&opts.name, "name", "", "with --guest --define: the restored guest's name (default NAME-restored)")
 	return cmd
+}
+
+// checkRestoreArgs refuses flags that do not go together: a dataset or --guest, and each one's own flags.
+func checkRestoreArgs(opts restoreOptions, args []string) error {
+	switch {
+	case len(args) > 1:
+		return usagef("restore one DATASET (or --guest NAME), not %d", len(args))
+	case opts.guest == "" && len(args) == 0:
+		return usagef("name the DATASET to restore, or --guest NAME")
+	case opts.guest != "" && len(args) > 0:
+		return usagef("restore DATASET or --guest %s, not both", opts.guest)
+	case opts.guest != "" && (opts.into != "" || opts.inPlace):
+		return usagef("--guest restores every dataset of the guest into new datasets: --into-prefix P, not --into or --in-place")
+	case opts.guest == "" && (opts.intoPrefix != "" || opts.allowCrash || opts.name != ""):
+		return usagef("--into-prefix, --allow-crash and --name go with --guest")
+	case opts.name != "" && !opts.define:
+		return usagef("--name names the guest --define defines")
+	}
+	if opts.intoPrefix != "" {
+		if err := zfs.ValidateDataset(opts.intoPrefix); err != nil {
+			return usageError{fmt.Errorf("--into-prefix: %w", err)}
+		}
+	}
+	return nil
 }
 
 func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restoreOptions, dataset string) error {
@@ -74,7 +119,7 @@ func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restore
 	if err != nil {
 		return err
 	}
-	j, err := jobFor(env.Config, opts.job, dataset)
+	j, err := jobFor(env.Config, opts.job, dataset, func(j config.Job) bool { return slices.Contains(j.Datasets, dataset) })
 	if err != nil {
 		return err
 	}
@@ -127,19 +172,9 @@ func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restore
 		}
 	}
 	if !done {
-		start := time.Now()
-		progress := transport.NewProgress(start, int64(ready.Estimate))
-		pp := newProgressPrinter()
-		pp.Track("restore "+into, progress)
-		err = env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, countingReader{stream, progress})
-		pp.Close()
-		if err != nil {
-			return fmt.Errorf("receive into %s: %w (run the same restore again to start it over)", into, err)
+		if err := receiveRestore(ctx, env, w, into, ready, stream); err != nil {
+			return err
 		}
-		if _, err := io.Copy(io.Discard, stream); err != nil {
-			return fmt.Errorf("end of the restore stream: %w", err)
-		}
-		fmt.Fprintf(w, "restored %s in %s\n", humanBytes(uint64(stream.RawBytes())), time.Since(start).Round(time.Millisecond))
 	}
 	// Already restored, the stream was fetched for the domain XML only: closing the connection (deferred) ends it.
 	if opts.define {
@@ -148,8 +183,26 @@ func runRestore(ctx context.Context, g *globalOptions, w io.Writer, opts restore
 	return nil
 }
 
-// jobFor finds the job that backs dataset up.
-func jobFor(cfg *config.Sender, name, dataset string) (config.Job, error) {
+// receiveRestore receives a restore stream into into, showing progress, and reads the stream to its end.
+func receiveRestore(ctx context.Context, env job.Env, w io.Writer, into string, ready *transport.Ready, stream *transport.StreamReader) error {
+	start := time.Now()
+	progress := transport.NewProgress(start, int64(ready.Estimate))
+	pp := newProgressPrinter()
+	pp.Track("restore "+into, progress)
+	err := env.ZFS.Receive(ctx, into, zfs.ReceiveOptions{Resumable: true}, countingReader{stream, progress})
+	pp.Close()
+	if err != nil {
+		return fmt.Errorf("receive into %s: %w (run the same restore again to start it over)", into, err)
+	}
+	if _, err := io.Copy(io.Discard, stream); err != nil {
+		return fmt.Errorf("end of the restore stream: %w", err)
+	}
+	fmt.Fprintf(w, "restored %s in %s\n", humanBytes(uint64(stream.RawBytes())), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// jobFor finds the job that backs what up: the one named, else the first that backs it, else the only job.
+func jobFor(cfg *config.Sender, name, what string, backs func(config.Job) bool) (config.Job, error) {
 	if name != "" {
 		jobs, err := selectJobs(cfg, []string{name})
 		if err != nil {
@@ -158,16 +211,14 @@ func jobFor(cfg *config.Sender, name, dataset string) (config.Job, error) {
 		return jobs[0], nil
 	}
 	for _, j := range cfg.Jobs {
-		for _, d := range j.Datasets {
-			if d == dataset {
-				return j, nil
-			}
+		if backs(j) {
+			return j, nil
 		}
 	}
 	if len(cfg.Jobs) == 1 {
 		return cfg.Jobs[0], nil
 	}
-	return config.Job{}, usagef("say which job backs %s up: --job NAME", dataset)
+	return config.Job{}, usagef("say which job backs %s up: --job NAME", what)
 }
 
 func pickSnapshot(snaps []transport.SnapshotInfo, want string) (transport.SnapshotInfo, error) {
@@ -262,18 +313,28 @@ func checkDefinable(ctx context.Context, env job.Env, w io.Writer, xml, from, in
 	if err != nil {
 		return fmt.Errorf("--define: %w; nothing restored", err)
 	}
-	printDropped(w, plan, network)
+	printLines(w, recovery.DroppedLines(plan, network))
+	if all, err := guest.DiskSources(xml); err == nil && len(all) > len(plan.Disks) {
+		name, _ := guest.DomainName(xml)
+		fmt.Fprintf(w, "the guest has disks that are not on %s: hotzfs restore --guest %s restores all of them\n", from, name)
+	}
 	return nil
 }
 
 // defineRestored defines the stored guest, renamed, with its disks on the restored dataset.
 func defineRestored(ctx context.Context, env job.Env, w io.Writer, xml, from, into, network string) error {
 	built, err := restoredXML(ctx, env, xml, from, into, network)
-	if err == nil {
-		err = guest.CheckDisks(built.Disks)
-	}
 	if err != nil {
 		return fmt.Errorf("--define: %w; %s is restored, the guest is not defined", err, into)
+	}
+	return defineBuilt(ctx, env, w, built, into+" is restored")
+}
+
+// defineBuilt checks a built domain's disks on the restored datasets and defines it; restored says what
+// stays when it is not defined.
+func defineBuilt(ctx context.Context, env job.Env, w io.Writer, built guest.Built, restored string) error {
+	if err := guest.CheckDisks(built.Disks); err != nil {
+		return fmt.Errorf("--define: %w; %s, the guest is not defined", err, restored)
 	}
 	name, _ := guest.DomainName(built.XML)
 	logDropped(env.Log, name, built)

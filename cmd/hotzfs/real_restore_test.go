@@ -35,20 +35,7 @@ func TestRealRestoreInterruptedThenRunAgain(t *testing.T) {
 	}
 	mnt := zfstest.Mountpoint(t, ds)
 	zfstest.WriteTree(t, mnt, 1, 8, 8<<20)
-	pki, err := loopback.NewPKI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.Client("hv1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv, err := loopback.StartReceiver(ctx, z, pki, receiver.Options{Root: p.dst + "/backup", Logger: loopback.Logger(),
-		Clients: map[string]receiver.Client{"hv1": {}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Stop()
+	recv, files := startReceiver(t, ctx, z, p.dst, receiver.Client{})
 	cfg := filepath.Join(t.TempDir(), "hotzfs.yaml")
 	writeTestFile(t, cfg, fmt.Sprintf(`state_dir: %s
 targets:

@@ -15,6 +15,7 @@ import (
 	"github.com/hotzfs/hotzfs/internal/loopback"
 	"github.com/hotzfs/hotzfs/internal/zfstest"
 	"github.com/hotzfs/hotzfs/receiver"
+	"github.com/hotzfs/hotzfs/transport/tlsconf"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
@@ -33,20 +34,7 @@ func TestMain(m *testing.M) {
 func TestRealDaemonRunsScheduledJobAndStopsOnSIGTERM(t *testing.T) {
 	p := newPools(t, 4, 128<<10)
 	ctx, z, dst, ds := p.ctx, p.z, p.dst, p.ds
-	pki, err := loopback.NewPKI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := pki.Client("hv1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv, err := loopback.StartReceiver(ctx, z, pki, receiver.Options{Root: dst + "/backup", Logger: loopback.Logger(),
-		Clients: map[string]receiver.Client{"hv1": {AllowPrune: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Stop()
+	recv, files := startReceiver(t, ctx, z, dst, receiver.Client{AllowPrune: true})
 	state := t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "hotzfs.yaml")
 	yaml := fmt.Sprintf(`state_dir: %s
@@ -142,6 +130,27 @@ func newPools(t *testing.T, files, size int) pools {
 	p.mnt = zfstest.Mountpoint(t, p.ds)
 	zfstest.WriteTree(t, p.mnt, 1, files, size)
 	return p
+}
+
+// startReceiver starts a receiver on DST/backup, with a PKI of its own, for client hv1 with policy, and
+// returns it (stopped when the test ends) and hv1's TLS files.
+func startReceiver(t *testing.T, ctx context.Context, z *zfs.Runner, dst string, policy receiver.Client) (*loopback.Receiver, tlsconf.Files) {
+	t.Helper()
+	pki, err := loopback.NewPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := pki.Client("hv1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := loopback.StartReceiver(ctx, z, pki, receiver.Options{Root: dst + "/backup", Logger: loopback.Logger(),
+		Clients: map[string]receiver.Client{"hv1": policy}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Stop() })
+	return recv, files
 }
 
 func snapshotsOf(t *testing.T, ctx context.Context, z *zfs.Runner, ds string) []zfs.Dataset {
