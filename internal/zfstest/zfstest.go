@@ -208,3 +208,27 @@ func WaitDevice(t testing.TB, path string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// DeviceSum is the sha256 of a block device's (or file's) whole contents.
+func DeviceSum(t testing.TB, dev string) string {
+	t.Helper()
+	f, err := os.Open(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatalf("read %s: %v", dev, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// SnapshotSum is the sha256 of a zvol snapshot's contents, read through a temporary clone.
+func SnapshotSum(t testing.TB, snapshot, clone string) string {
+	t.Helper()
+	Run(t, "zfs", "clone", snapshot, clone)
+	defer Destroy(t, clone)
+	WaitDevice(t, "/dev/zvol/"+clone)
+	return DeviceSum(t, "/dev/zvol/"+clone)
+}

@@ -5,11 +5,8 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -152,7 +149,7 @@ func TestE2EHotBackupRestoreBoot(t *testing.T) {
 	// Restore the latest backup into a new zvol: the same bytes as the snapshot taken on the source.
 	h.run(t, "restore", "--job", "frozen", disk, "--into", restored)
 	zfstest.WaitDevice(t, "/dev/zvol/"+restored)
-	if got, want := devSum(t, "/dev/zvol/"+restored), snapshotSum(t, latest.name, src+"/vm/check"); got != want {
+	if got, want := zfstest.DeviceSum(t, "/dev/zvol/"+restored), zfstest.SnapshotSum(t, latest.name, src+"/vm/check"); got != want {
 		t.Fatalf("restored zvol sha256 %s, source snapshot %s: not equal", got, want)
 	}
 	fsck := checkExt4(t, "/dev/zvol/"+restored)
@@ -266,7 +263,7 @@ func TestE2EHotBackupRestoreBoot(t *testing.T) {
 	rig.Destroy(t, name)
 	stopSourceNBD()
 	h.run(t, "restore", "--job", "frozen", disk, "--in-place", "--snapshot", short, "--yes")
-	if got, want := devSum(t, "/dev/zvol/"+disk), snapshotSum(t, first.name, src+"/vm/check"); got != want {
+	if got, want := zfstest.DeviceSum(t, "/dev/zvol/"+disk), zfstest.SnapshotSum(t, first.name, src+"/vm/check"); got != want {
 		t.Fatalf("after the in-place restore %s has sha256 %s, %s has %s", disk, got, first.name, want)
 	}
 	if n := len(ownSnapshots(t, disk, "")); n != 1 {
@@ -471,30 +468,6 @@ func ownSnapshots(t *testing.T, dataset, prefix string) []snap {
 		}
 	}
 	return list
-}
-
-// devSum is the sha256 of a block device's contents.
-func devSum(t *testing.T, dev string) string {
-	t.Helper()
-	f, err := os.Open(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatalf("read %s: %v", dev, err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// snapshotSum is the sha256 of a zvol snapshot's contents, read through a temporary clone.
-func snapshotSum(t *testing.T, snapshot, clone string) string {
-	t.Helper()
-	zfstest.Run(t, "zfs", "clone", snapshot, clone)
-	defer zfstest.Destroy(t, clone)
-	zfstest.WaitDevice(t, "/dev/zvol/"+clone)
-	return devSum(t, "/dev/zvol/"+clone)
 }
 
 // ext4Check is what a read-only check of an ext4 filesystem found.

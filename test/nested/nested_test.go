@@ -7,10 +7,7 @@ package nested
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,7 +268,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	hv1.RemoveAtEnd(t, restored)
 	vda := "/dev/zvol/" + g.zvol + "-restore-" + snapSet
 	zfstest.WaitDevice(t, vda)
-	if got, want := devSum(t, vda), snapshotSum(t, g.zvol+"@"+snapSet, src+"/check"); got != want {
+	if got, want := zfstest.DeviceSum(t, vda), zfstest.SnapshotSum(t, g.zvol+"@"+snapSet, src+"/check"); got != want {
 		t.Fatalf("restored vda %s: sha256 %s, snapshot %s", vda, got, want)
 	}
 	vdb := zfstest.Mountpoint(t, g.images+"-restore-"+snapSet) + "/web-data2.img"
@@ -351,15 +348,6 @@ func notOriginal(t *testing.T, domXML string, g guestStorage) {
 	}
 }
 
-// snapshotSum is the sha256 of a zvol snapshot's contents, read through a temporary clone.
-func snapshotSum(t *testing.T, snapshot, clone string) string {
-	t.Helper()
-	zfstest.Run(t, "zfs", "clone", snapshot, clone)
-	defer zfstest.Destroy(t, clone)
-	zfstest.WaitDevice(t, "/dev/zvol/"+clone)
-	return devSum(t, "/dev/zvol/"+clone)
-}
-
 func fileSum(t *testing.T, path string) string {
 	t.Helper()
 	sum, err := zfstest.FileSum(path)
@@ -379,20 +367,6 @@ func latestSet(t *testing.T, dataset string) string {
 	}
 	_, short, _ := strings.Cut(names[len(names)-1], "@")
 	return short
-}
-
-func devSum(t *testing.T, dev string) string {
-	t.Helper()
-	f, err := os.Open(dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatalf("read %s: %v", dev, err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // completePrefix checks that content is the records "1\n2\n…n\n" with nothing torn or missing, and returns n.
