@@ -182,13 +182,7 @@ func TestRealKill9SenderMidStreamThenResume(t *testing.T) {
 	// At once, as a sender restarted by its supervisor would: the receiver's stream into the dataset may still be
 	// draining, and its refusal (busy) must leave the interrupted receive to be resumed by the retry a job run
 	// makes, not have the sender give the token up and send everything again.
-	deadline := time.Now().Add(60 * time.Second)
-	rep, err := r.replicate(ds, "tank/k9s", transport.CompressionNone)
-	for busy := 0; busyRefusal(err) && time.Now().Before(deadline); busy++ {
-		t.Logf("retry %d after: %v", busy+1, err)
-		time.Sleep(time.Second)
-		rep, err = r.replicate(ds, "tank/k9s", transport.CompressionNone)
-	}
+	rep, err := r.replicateAsRetried(ds, "tank/k9s", transport.CompressionNone)
 	must(t, err)
 	if len(rep.Steps) == 0 || rep.Steps[0].Step != "resume interrupted receive" {
 		t.Fatalf("after kill -9 of the sender: %+v, want a resume", rep.Steps)

@@ -82,6 +82,21 @@ func (r *rig) replicateWith(source, target string, comp transport.Compression, f
 	return s.Replicate(r.ctx, ds)
 }
 
+// replicateAsRetried is replicate as a job run retries it after a failed attempt: a refusal as busy, from a
+// receiver still draining the stream a moment ago cut or killed, is retried after a second, for up to a minute.
+// The interrupted receive must survive those refusals, to be resumed by the attempt that gets through.
+func (r *rig) replicateAsRetried(source, target string, comp transport.Compression) (replication.Report, error) {
+	r.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	rep, err := r.replicate(source, target, comp)
+	for busy := 0; busyRefusal(err) && time.Now().Before(deadline); busy++ {
+		r.t.Logf("retry %d after: %v", busy+1, err)
+		time.Sleep(time.Second)
+		rep, err = r.replicate(source, target, comp)
+	}
+	return rep, err
+}
+
 func (r *rig) snap(ds, name string) {
 	must(r.t, r.z.SnapshotAtomic(r.ctx, []string{ds + "@" + name}, nil))
 }
@@ -248,7 +263,7 @@ func TestRealConnectionCutMidStreamResumes(t *testing.T) {
 		t.Fatal("no resume token on the target after the cut")
 	}
 	armed.Store(false)
-	rep, err := r.replicate(ds, "tank/db", transport.CompressionNone)
+	rep, err := r.replicateAsRetried(ds, "tank/db", transport.CompressionNone)
 	must(t, err)
 	if len(rep.Steps) == 0 || rep.Steps[0].Step != "resume interrupted receive" {
 		t.Fatalf("second run %+v, want a resume first", rep.Steps)
@@ -284,7 +299,7 @@ func TestRealCorruptedByteIsRefusedAndRetrySucceeds(t *testing.T) {
 		t.Fatalf("target after a corrupt stream %v, want its last complete snapshot a", got)
 	}
 	r.addr = r.recv.Addr
-	_, err = r.replicate(ds, "tank/app", transport.CompressionDefault)
+	_, err = r.replicateAsRetried(ds, "tank/app", transport.CompressionDefault)
 	must(t, err)
 	zfstest.EqualSums(t, zfstest.TreeSums(t, mnt), zfstest.TreeSums(t, zfstest.Mountpoint(t, tgt)))
 }

@@ -35,11 +35,11 @@ trap 'rm -rf "$work"' EXIT
 bins=$work/bins
 mkdir -p "$bins"
 
-# Packages whose tests import internal/zfstest carry real-ZFS tests; test/e2e has its own runner (it needs
-# the host's libvirt as well: test/e2e/run.sh).
+# Packages whose tests import internal/zfstest carry real-ZFS tests; test/e2e and test/nested have their own
+# runners (test/e2e/run.sh needs the host's libvirt as well, test/nested/run.sh a VM image with libvirt in it).
 cd "$ROOT"
 mapfile -t pkgs < <(go list -f '{{.ImportPath}}|{{.Dir}}|{{join .TestImports " "}} {{join .XTestImports " "}}' ./... |
-	awk -F'|' '$3 ~ /internal\/zfstest/ && $1 !~ /\/test\/e2e$/ {print $1 "|" $2}')
+	awk -F'|' '$3 ~ /internal\/zfstest/ && $1 !~ /\/test\/(e2e|nested)$/ {print $1 "|" $2}')
 ((${#pkgs[@]})) || { log "no package has real-ZFS tests"; exit 1; }
 for entry in "${pkgs[@]}"; do
 	pkg=${entry%%|*}
