@@ -2,8 +2,9 @@
 # hosts.sh — inside the OpenZFS VM (nested image): start the libvirtd of two simulated hosts.
 #
 # hv1 is the VM's own libvirtd (qemu:///system, and qemu+tcp://127.0.0.1:16509/system). backup1 is a second
-# libvirtd in a private mount namespace — its own /etc/libvirt/qemu (domain definitions), /run/libvirt and
-# /var/lib/libvirt — listening on qemu+tcp://127.0.0.1:16510/system only. Both share the kernel, so the pools
+# libvirtd in a mount namespace of its own — its own /etc/libvirt/qemu (domain definitions), /run/libvirt and
+# /var/lib/libvirt — listening on qemu+tcp://127.0.0.1:16510/system only. The namespace is a slave of the VM's:
+# a dataset hotzfs mounts later (a failover's clone) appears in it, as on a host of its own. Both share the kernel, so the pools
 # and zvols of one are visible to the other: the tests name each host's pool and check where disks are.
 set -euo pipefail
 
@@ -35,7 +36,8 @@ grep -q '^stdio_handler' /etc/libvirt/qemu.conf || echo 'stdio_handler = "file"'
 # Nothing of systemd's libvirt may run: these daemons are the only ones (each with its own pidfile).
 systemctl stop libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket 2>/dev/null || true
 libvirtd -d -l -f /etc/hotzfs-hosts/hv1.conf -p /run/hotzfs-hv1-libvirtd.pid
-unshare --mount --propagation private bash -c '
+mount --make-rshared /
+unshare --mount --propagation slave bash -c '
 	set -e
 	for d in /etc/libvirt/qemu /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do
 		mkdir -p "$d"

@@ -275,7 +275,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	if got, want := fileSum(t, vdb), fileSum(t, g.mountpoint+"/.zfs/snapshot/"+snapSet+"/web-data2.img"); got != want {
 		t.Fatalf("restored vdb %s: sha256 %s, snapshot %s", vdb, got, want)
 	}
-	notOriginal(t, hv1.DomainXML(t, restored), g)
+	notOriginal(t, hv1.DomainXML(t, restored), g, 2)
 	start = time.Now()
 	hv1.Start(t, restored)
 	hv1.WaitAgent(t, restored)
@@ -306,6 +306,34 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 // the copies, never the original's storage.
 func onCopies(t *testing.T, domXML, prefix string, disks int) {
 	t.Helper()
+	for _, p := range domainPaths(t, domXML, disks) {
+		ds := strings.TrimPrefix(p, "/dev/zvol/")
+		if ds == p { // a file: find its dataset by its mountpoint
+			out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", "--target", p).Output()
+			if err != nil {
+				t.Fatalf("findmnt %s: %v", p, err)
+			}
+			ds = strings.TrimSpace(string(out))
+		}
+		if !strings.HasPrefix(ds, prefix) {
+			t.Errorf("%s is on %s, not on a copy under %s", p, ds, prefix)
+		}
+	}
+}
+
+// notOriginal checks that none of the domain's disks, kernel or initrd is the original guest's.
+func notOriginal(t *testing.T, domXML string, g guestStorage, disks int) {
+	t.Helper()
+	for _, p := range domainPaths(t, domXML, disks) {
+		if p == "/dev/zvol/"+g.zvol || strings.HasPrefix(p, g.mountpoint+"/") {
+			t.Errorf("the restored domain still uses the original's %s:\n%s", p, domXML)
+		}
+	}
+}
+
+// domainPaths returns the paths of the domain's disks, checked to be disks many, then its kernel and initrd.
+func domainPaths(t *testing.T, domXML string, disks int) []string {
+	t.Helper()
 	var d libvirtxml.Domain
 	if err := d.Unmarshal(domXML); err != nil {
 		t.Fatal(err)
@@ -322,30 +350,7 @@ func onCopies(t *testing.T, domXML, prefix string, disks int) {
 	if len(paths) != disks {
 		t.Fatalf("domain has disks %q, want %d", paths, disks)
 	}
-	paths = append(paths, d.OS.Kernel, d.OS.Initrd)
-	for _, p := range paths {
-		ds := strings.TrimPrefix(p, "/dev/zvol/")
-		if ds == p { // a file: find its dataset by its mountpoint
-			out, err := exec.Command("findmnt", "-n", "-o", "SOURCE", "--target", p).Output()
-			if err != nil {
-				t.Fatalf("findmnt %s: %v", p, err)
-			}
-			ds = strings.TrimSpace(string(out))
-		}
-		if !strings.HasPrefix(ds, prefix) {
-			t.Errorf("%s is on %s, not on a copy under %s", p, ds, prefix)
-		}
-	}
-}
-
-// notOriginal checks that none of the domain's disks, kernel or initrd is the original guest's.
-func notOriginal(t *testing.T, domXML string, g guestStorage) {
-	t.Helper()
-	for _, orig := range []string{"/dev/zvol/" + g.zvol, g.mountpoint + "/"} {
-		if strings.Contains(domXML, "'"+orig) || strings.Contains(domXML, "\""+orig) {
-			t.Errorf("the restored domain still uses the original's %s:\n%s", orig, domXML)
-		}
-	}
+	return append(paths, d.OS.Kernel, d.OS.Initrd)
 }
 
 func fileSum(t *testing.T, path string) string {
