@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # all.sh — the whole hotzfs test suite, as `make test` and CI run it.
 #
-# Usage: test/all.sh [unit|zfs|guest|e2e|demo|package]...      (default: all six tiers)
+# Usage: test/all.sh [unit|zfs|guest|e2e|nested|demo|package]...      (default: all seven tiers)
 #
 # Tiers: unit (go vet + go test on the host; tests that need real systems skip here and say where they run),
 # zfs (real OpenZFS 2.1 and 2.3 in the test VM: test/zfs-suite.sh), guest (libvirt with a real guest running
 # qemu-guest-agent: test/guest/run-tests.sh), e2e (a guest on a zvol of the OpenZFS VM, backed up hot,
-# restored and booted: test/e2e/run.sh), demo (the README's demo, demo/run.sh, in the test VM), package
+# restored and booted: test/e2e/run.sh), nested (libvirt and ZFS on one host, the OpenZFS 2.3 VM with nested guests:
+# a whole guest restored and booted, failover to a second libvirtd: test/nested/run.sh), demo (the README's demo,
+# demo/run.sh, in the test VM), package
 # (goreleaser check and a snapshot build: static binaries, deb and rpm). Each tier installs what it needs. The last line is the total:
 # "tests: N passed, N failed, N skipped". Exits non-zero if any tier failed.
 set -uo pipefail
@@ -14,7 +16,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 tiers=("$@")
-((${#tiers[@]})) || tiers=(unit zfs guest e2e demo package)
+((${#tiers[@]})) || tiers=(unit zfs guest e2e nested demo package)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/hotzfs-tests.XXXXXX")
 status=0
 passed=0 failed=0 skipped=0
@@ -75,6 +77,18 @@ tier_e2e() {
 	return $rc
 }
 
+tier_nested() {
+	log "nested: libvirt and ZFS on one host; restore a whole guest, fail over (test/nested/run.sh)"
+	local rc=0
+	test/nested/run.sh 2>&1 | tee "$logdir/nested.log" || rc=$?
+	count "$logdir/nested.log"
+	if grep -qE '^\s*--- SKIP' "$logdir/nested.log" || ! grep -qE '^--- PASS' "$logdir/nested.log"; then
+		echo "nested: the nested-guest test did not run to a pass"
+		rc=1
+	fi
+	return $rc
+}
+
 tier_demo() {
 	log "demo: demo/run.sh (backup, incremental, prune, restore, checksums)"
 	if demo/run.sh 2>&1 | tee "$logdir/demo.log" && grep -q '^demo passed' "$logdir/demo.log"; then
@@ -105,9 +119,9 @@ tier_package() {
 
 for t in "${tiers[@]}"; do
 	case $t in
-	unit | zfs | guest | e2e | demo | package) ;;
+	unit | zfs | guest | e2e | nested | demo | package) ;;
 	*)
-		echo "unknown tier $t (use unit, zfs, guest, e2e, demo, package)" >&2
+		echo "unknown tier $t (use unit, zfs, guest, e2e, nested, demo, package)" >&2
 		exit 2
 		;;
 	esac
