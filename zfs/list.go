@@ -33,7 +33,10 @@ type Dataset struct {
 	Mountpoint  string // "" when not applicable or not mounted anywhere
 	ResumeToken string // receive_resume_token of a filesystem or volume with a partial receive
 	UserRefs    uint64 // number of holds on a snapshot
-	Props       map[string]string
+	// Origin is the full name of the snapshot a clone was made from ("pool/a@s"); "" for anything else, and
+	// unless ListOptions.Origin asked for it.
+	Origin string
+	Props  map[string]string
 }
 
 // Dataset returns the dataset part of the name: "pool/a" for pool/a, pool/a@s and pool/a#m.
@@ -61,6 +64,7 @@ type ListOptions struct {
 	Types     []Type   // empty: filesystems, volumes, snapshots and bookmarks
 	Depth     int      // 0: whole subtree (-r); n > 0: -d n
 	UserProps []string // user properties to read, e.g. "hotzfs:job"
+	Origin    bool     // also read the origin property (Dataset.Origin)
 }
 
 // List lists the given roots and everything below them with one zfs call, however many roots are given.
@@ -86,7 +90,11 @@ func (r *Runner) List(ctx context.Context, roots []string, opts ListOptions) ([]
 	for i, t := range types {
 		typeArgs[i] = string(t)
 	}
-	cols := append(append([]string{}, listColumns...), opts.UserProps...)
+	cols := append([]string{}, listColumns...)
+	if opts.Origin {
+		cols = append(cols, "origin")
+	}
+	cols = append(cols, opts.UserProps...)
 	args := []string{"list", "-H", "-p", "-t", strings.Join(typeArgs, ","), "-o", strings.Join(cols, ",")}
 	if opts.Depth > 0 {
 		args = append(args, "-d", strconv.Itoa(opts.Depth))
@@ -99,12 +107,21 @@ func (r *Runner) List(ctx context.Context, roots []string, opts ListOptions) ([]
 	if err != nil {
 		return nil, err
 	}
-	return parseList(out, opts.UserProps)
+	return parseListing(out, opts.Origin, opts.UserProps)
 }
 
 // parseList parses `zfs list -H -p -o <listColumns>,<userProps>` output.
 func parseList(out []byte, userProps []string) ([]Dataset, error) {
-	want := len(listColumns) + len(userProps)
+	return parseListing(out, false, userProps)
+}
+
+// parseListing parses `zfs list -H -p -o <listColumns>[,origin],<userProps>` output.
+func parseListing(out []byte, origin bool, userProps []string) ([]Dataset, error) {
+	fixed := len(listColumns)
+	if origin {
+		fixed++
+	}
+	want := fixed + len(userProps)
 	var result []Dataset
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -119,7 +136,10 @@ func parseList(out []byte, userProps []string) ([]Dataset, error) {
 		if len(fields) != want {
 			return nil, fmt.Errorf("zfs list line %d: %d fields, want %d: %q", line, len(fields), want, text)
 		}
-		d, err := parseListFields(fields, userProps)
+		d, err := parseListFields(fields, userProps, fields[fixed:])
+		if err == nil && origin {
+			d.Origin, err = parseOrigin(d, fields[len(listColumns)])
+		}
 		if err != nil {
 			return nil, fmt.Errorf("zfs list line %d: %w", line, err)
 		}
@@ -128,7 +148,8 @@ func parseList(out []byte, userProps []string) ([]Dataset, error) {
 	return result, sc.Err()
 }
 
-func parseListFields(f []string, userProps []string) (Dataset, error) {
+// parseListFields parses the listColumns of f, then props, the values of userProps (in order).
+func parseListFields(f []string, userProps, props []string) (Dataset, error) {
 	d := Dataset{Name: f[0], Type: Type(f[1]), Mountpoint: dash(f[7]), ResumeToken: dash(f[8])}
 	switch d.Type {
 	case Filesystem, Volume, Snapshot, Bookmark:
@@ -158,12 +179,26 @@ func parseListFields(f []string, userProps []string) (Dataset, error) {
 	if len(userProps) > 0 {
 		d.Props = make(map[string]string, len(userProps))
 		for i, p := range userProps {
-			if v := f[len(listColumns)+i]; v != "-" {
+			if v := props[i]; v != "-" {
 				d.Props[p] = v
 			}
 		}
 	}
 	return d, nil
+}
+
+// parseOrigin checks the origin column of d: "-" or the full name of a snapshot, for a filesystem or volume.
+func parseOrigin(d Dataset, s string) (string, error) {
+	if s == "-" || s == "" {
+		return "", nil
+	}
+	if d.Type != Filesystem && d.Type != Volume {
+		return "", fmt.Errorf("%s %s has origin %q", d.Type, d.Name, s)
+	}
+	if err := ValidateSnapshot(s); err != nil {
+		return "", fmt.Errorf("origin of %s: %w", d.Name, err)
+	}
+	return s, nil
 }
 
 func dash(s string) string {
