@@ -21,7 +21,10 @@ const (
 	KindResult         = "result"
 	KindPruneRequest   = "prune-request"
 	KindPruneResponse  = "prune-response"
-	KindError          = "error"
+	// KindSnapshotRequest and KindSnapshotResponse snapshot clones on the receiver (failback).
+	KindSnapshotRequest  = "snapshot-request"
+	KindSnapshotResponse = "snapshot-response"
+	KindError            = "error"
 )
 
 // newMessage returns an empty message of the given kind, or nil for an unknown kind.
@@ -45,6 +48,10 @@ func newMessage(kind string) Message {
 		return &PruneRequest{}
 	case KindPruneResponse:
 		return &PruneResponse{}
+	case KindSnapshotRequest:
+		return &SnapshotRequest{}
+	case KindSnapshotResponse:
+		return &SnapshotResponse{}
 	case KindError:
 		return &ErrorMsg{}
 	}
@@ -74,6 +81,11 @@ type DatasetInfo struct {
 	Name        string         `json:"name"`                   // relative to the client's root
 	ResumeToken string         `json:"resume_token,omitempty"` // a partial receive waits to be resumed
 	Snapshots   []SnapshotInfo `json:"snapshots"`              // oldest first (by createtxg)
+	// Origin is set for a clone made from a snapshot of the same client (by failover): that snapshot,
+	// relative to the client's root ("tank/vm@hotzfs_20261203T101500Z"), with its GUID. A clone of anything
+	// outside the client's root has none. A restore (SendRequest) may name it as From.
+	Origin     string `json:"origin,omitempty"`
+	OriginGUID uint64 `json:"origin_guid,string,omitempty"`
 }
 
 // SnapshotInfo is one snapshot. Identity is GUID (+CreateTXG), never the name.
@@ -174,6 +186,24 @@ type PruneKept struct {
 	Reason string `json:"reason"`
 }
 
+// MaxSnapshotDatasets is the most datasets one SnapshotRequest may name.
+const MaxSnapshotDatasets = 64
+
+// SnapshotRequest asks the receiver to snapshot datasets of the client's atomically (one zfs snapshot), all
+// as @Name. The receiver takes only clones of the client's own received snapshots (what failover runs the
+// guest on), never a received dataset, whose next incremental receive a snapshot would break. It answers a
+// SnapshotResponse or an error.
+type SnapshotRequest struct {
+	Datasets    []string `json:"datasets"`              // relative to the client's root
+	Name        string   `json:"name"`                  // short name, hotzfs-style: PREFIX_YYYYMMDDTHHMMSSZ
+	Consistency string   `json:"consistency,omitempty"` // recorded with the snapshots: fs-frozen, crash, offline, none
+}
+
+// SnapshotResponse answers a SnapshotRequest: each dataset with the one snapshot made in it.
+type SnapshotResponse struct {
+	Datasets []DatasetInfo `json:"datasets"`
+}
+
 // Error codes carried by ErrorMsg.
 const (
 	CodeBadRequest  = "bad-request" // malformed or invalid request
@@ -201,13 +231,15 @@ type ErrorMsg struct {
 func (m *ErrorMsg) Err() error { return &RemoteError{Code: m.Code, Message: m.Message} }
 
 // Kind methods.
-func (*Hello) Kind() string          { return KindHello }
-func (*ListRequest) Kind() string    { return KindListRequest }
-func (*ListResponse) Kind() string   { return KindListResponse }
-func (*ReceiveRequest) Kind() string { return KindReceiveRequest }
-func (*SendRequest) Kind() string    { return KindSendRequest }
-func (*Ready) Kind() string          { return KindReady }
-func (*Result) Kind() string         { return KindResult }
-func (*PruneRequest) Kind() string   { return KindPruneRequest }
-func (*PruneResponse) Kind() string  { return KindPruneResponse }
-func (*ErrorMsg) Kind() string       { return KindError }
+func (*Hello) Kind() string            { return KindHello }
+func (*ListRequest) Kind() string      { return KindListRequest }
+func (*ListResponse) Kind() string     { return KindListResponse }
+func (*ReceiveRequest) Kind() string   { return KindReceiveRequest }
+func (*SendRequest) Kind() string      { return KindSendRequest }
+func (*Ready) Kind() string            { return KindReady }
+func (*Result) Kind() string           { return KindResult }
+func (*PruneRequest) Kind() string     { return KindPruneRequest }
+func (*PruneResponse) Kind() string    { return KindPruneResponse }
+func (*SnapshotRequest) Kind() string  { return KindSnapshotRequest }
+func (*SnapshotResponse) Kind() string { return KindSnapshotResponse }
+func (*ErrorMsg) Kind() string         { return KindError }

@@ -29,6 +29,14 @@ func sampleMessages() []Message {
 		&PruneRequest{Dataset: "tank/vm/web1-disk0", Snapshots: []SnapshotRef{{Name: "s1", GUID: 1}}, DryRun: true},
 		&PruneResponse{Dataset: "tank/vm/web1-disk0", Destroyed: []SnapshotRef{{Name: "s0", GUID: 9}},
 			Kept: []PruneKept{{SnapshotRef: SnapshotRef{Name: "s1", GUID: 1}, Reason: "incremental base"}}},
+		&ListResponse{Datasets: []DatasetInfo{{Name: "tank/vm/web1-disk0-failover", Snapshots: []SnapshotInfo{},
+			Origin: "tank/vm/web1-disk0@hotzfs_20260203T040506Z", OriginGUID: 18446744073709551615}}},
+		&SnapshotRequest{Datasets: []string{"tank/vm/web1-disk0-failover", "tank/vm/web1-disk1-failover"},
+			Name: "hotzfs_20260204T000000Z", Consistency: "crash"},
+		&SnapshotResponse{Datasets: []DatasetInfo{{Name: "tank/vm/web1-disk0-failover",
+			Origin: "tank/vm/web1-disk0@hotzfs_20260203T040506Z", OriginGUID: 5,
+			Snapshots: []SnapshotInfo{{Name: "hotzfs_20260204T000000Z", GUID: 7, CreateTXG: 99, Creation: created,
+				Consistency: "crash", Size: 4096}}}}},
 		&ErrorMsg{Code: CodeConflict, Message: "target has snapshot s3 the source does not know\nrefusing"},
 	}
 }

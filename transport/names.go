@@ -30,6 +30,22 @@ func CheckRelativeDataset(rel string) error {
 	return nil
 }
 
+// CheckRelativeSnapshot checks a snapshot name relative to a client's root ("tank/vm@s"): a relative dataset
+// name (see [CheckRelativeDataset]), '@' and a short snapshot name, at most zfs.MaxNameLen bytes in all.
+func CheckRelativeSnapshot(rel string) error {
+	ds, snap, ok := strings.Cut(rel, "@")
+	if !ok {
+		return fmt.Errorf("snapshot name %.70q has no '@'", rel)
+	}
+	if len(rel) > zfs.MaxNameLen {
+		return fmt.Errorf("snapshot name %.40q... is longer than %d bytes", rel, zfs.MaxNameLen)
+	}
+	if err := CheckRelativeDataset(ds); err != nil {
+		return err
+	}
+	return zfs.ValidateSnapshotName(snap)
+}
+
 // ClientRoot returns the dataset a client is confined to: base/client. The client name (certificate CN or
 // ssh identity) must be a single valid dataset component.
 func ClientRoot(base, client string) (string, error) {

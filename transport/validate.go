@@ -88,7 +88,24 @@ func (d *DatasetInfo) validate() error {
 			}
 		}
 	}
+	if d.Origin != "" || d.OriginGUID != 0 {
+		if err := CheckRelativeSnapshot(d.Origin); err != nil {
+			return fmt.Errorf("dataset %q: origin: %w", d.Name, err)
+		}
+		if d.OriginGUID == 0 {
+			return fmt.Errorf("dataset %q: origin %q without its guid", d.Name, d.Origin)
+		}
+	}
 	return nil
+}
+
+// checkConsistency checks a consistency level: empty (unknown) or one of meta's levels.
+func checkConsistency(c string) error {
+	switch c {
+	case "", "fs-frozen", "crash", "offline", "none":
+		return nil
+	}
+	return fmt.Errorf("unknown consistency %.20q; use fs-frozen, crash, offline or none", c)
 }
 
 // checkBase checks an optional incremental base: name and guid together or neither.
@@ -119,10 +136,8 @@ func (m *ReceiveRequest) Validate() error {
 	if len(m.DomainXML) > domainXMLLen {
 		return fmt.Errorf("receive request: domain XML is %d bytes, more than %d", len(m.DomainXML), domainXMLLen)
 	}
-	switch m.Consistency {
-	case "", "fs-frozen", "crash", "offline", "none":
-	default:
-		return fmt.Errorf("receive request: unknown consistency %.20q", m.Consistency)
+	if err := checkConsistency(m.Consistency); err != nil {
+		return fmt.Errorf("receive request: %w", err)
 	}
 	if m.Source != "" {
 		if err := zfs.ValidateDataset(m.Source); err != nil {
@@ -247,6 +262,51 @@ func (m *PruneResponse) Validate() error {
 		}
 		if err := checkText("reason", k.Reason, shortTextLen, true); err != nil {
 			return fmt.Errorf("prune response: snapshot %q: %w", k.Name, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks a SnapshotRequest: 1 to MaxSnapshotDatasets distinct datasets, a snapshot name, a known
+// consistency level.
+func (m *SnapshotRequest) Validate() error {
+	if len(m.Datasets) == 0 || len(m.Datasets) > MaxSnapshotDatasets {
+		return fmt.Errorf("snapshot request: %d datasets; name 1 to %d", len(m.Datasets), MaxSnapshotDatasets)
+	}
+	seen := make(map[string]bool, len(m.Datasets))
+	for _, d := range m.Datasets {
+		if err := CheckRelativeDataset(d); err != nil {
+			return fmt.Errorf("snapshot request: %w", err)
+		}
+		if seen[d] {
+			return fmt.Errorf("snapshot request: dataset %q named twice", d)
+		}
+		seen[d] = true
+	}
+	if err := zfs.ValidateSnapshotName(m.Name); err != nil {
+		return fmt.Errorf("snapshot request: %w", err)
+	}
+	if err := checkConsistency(m.Consistency); err != nil {
+		return fmt.Errorf("snapshot request: %w", err)
+	}
+	return nil
+}
+
+// Validate checks a SnapshotResponse: at most MaxSnapshotDatasets datasets, each with one snapshot.
+func (m *SnapshotResponse) Validate() error {
+	if len(m.Datasets) > MaxSnapshotDatasets {
+		return fmt.Errorf("snapshot response: %d datasets, more than %d", len(m.Datasets), MaxSnapshotDatasets)
+	}
+	for i := range m.Datasets {
+		d := &m.Datasets[i]
+		if err := d.validate(); err != nil {
+			return fmt.Errorf("snapshot response: %w", err)
+		}
+		if len(d.Snapshots) != 1 {
+			return fmt.Errorf("snapshot response: dataset %q with %d snapshots, want the one made", d.Name, len(d.Snapshots))
+		}
+		if err := checkConsistency(d.Snapshots[0].Consistency); err != nil {
+			return fmt.Errorf("snapshot response: dataset %q: %w", d.Name, err)
 		}
 	}
 	return nil
