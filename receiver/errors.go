@@ -81,6 +81,8 @@ func requestLabel(m transport.Message) string {
 		return "restore of " + req.Dataset
 	case *transport.PruneRequest:
 		return "prune of " + req.Dataset
+	case *transport.SnapshotRequest:
+		return "snapshot @" + req.Name
 	}
 	return m.Kind()
 }

@@ -50,6 +50,9 @@ func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 		want[rel] = true
 	}
 	infos := groupListing(all, ss.root, want)
+	if err := ss.originGUIDs(ctx, infos); err != nil {
+		return err
+	}
 	return ss.writeList(infos)
 }
 
@@ -57,7 +60,7 @@ func (ss *session) list(ctx context.Context, req *transport.ListRequest) error {
 // needs; a root that does not exist (a client that never sent anything, a dataset not received yet) has
 // nothing.
 func (ss *session) listTree(ctx context.Context, root string, depth int) ([]zfs.Dataset, error) {
-	all, err := ss.srv.zfs.List(ctx, []string{root}, zfs.ListOptions{Depth: depth,
+	all, err := ss.srv.zfs.List(ctx, []string{root}, zfs.ListOptions{Depth: depth, Origin: true,
 		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot}, UserProps: listedProps})
 	if errors.Is(err, zfs.ErrDatasetNotFound) {
 		return nil, nil
@@ -67,9 +70,17 @@ func (ss *session) listTree(ctx context.Context, root string, depth int) ([]zfs.
 
 // groupListing turns a recursive listing of root into one DatasetInfo per dataset below root, with names
 // relative to root and snapshots oldest first. Without a filter, datasets with neither snapshots nor a
-// partial receive (the parents the receiver creates) are left out.
+// partial receive nor an origin (the parents the receiver creates) are left out. A clone whose origin lies
+// under root gets it (relative), with its GUID when all has the origin (see originGUIDs for the rest); a
+// clone of anything outside root gets no origin: other clients' names are not for this one.
 func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transport.DatasetInfo {
 	byName := map[string]*transport.DatasetInfo{}
+	guids := map[string]uint64{}
+	for _, d := range all {
+		if d.Type == zfs.Snapshot {
+			guids[d.Name] = d.GUID
+		}
+	}
 	var order []string
 	for _, d := range all {
 		rel, ok := strings.CutPrefix(d.Dataset(), root+"/")
@@ -89,12 +100,15 @@ func groupListing(all []zfs.Dataset, root string, want map[string]bool) []transp
 				Source: d.Props[meta.PropSource], Mountpoint: d.Props[meta.PropMountpoint], Guests: meta.GuestNames(d.Props)})
 		default:
 			info.ResumeToken = d.ResumeToken
+			if origin, ok := strings.CutPrefix(d.Origin, root+"/"); ok {
+				info.Origin, info.OriginGUID = origin, guids[d.Origin]
+			}
 		}
 	}
 	out := make([]transport.DatasetInfo, 0, len(order))
 	for _, rel := range order {
 		info := byName[rel]
-		if len(want) == 0 && len(info.Snapshots) == 0 && info.ResumeToken == "" {
+		if len(want) == 0 && len(info.Snapshots) == 0 && info.ResumeToken == "" && info.Origin == "" {
 			continue // a parent the receiver created; asked for by name, it is listed
 		}
 		sort.Slice(info.Snapshots, func(i, j int) bool { return info.Snapshots[i].CreateTXG < info.Snapshots[j].CreateTXG })

@@ -79,7 +79,8 @@ func (ss *session) send(ctx context.Context, req *transport.SendRequest) (reqErr
 	return nil, err
 }
 
-// sendOptions checks a SendRequest against what the dataset holds.
+// sendOptions checks a SendRequest against what the dataset holds. From is one of the dataset's snapshots
+// (sent with -I), or, for a clone, its origin when that is a snapshot of the client's (-i, see originBase).
 func (ss *session) sendOptions(ctx context.Context, dataset string, req *transport.SendRequest) (zfs.SendOptions, error) {
 	if req.ResumeToken != "" {
 		// A token names the snapshot it continues; one crafted by a client could name another client's data.
@@ -111,11 +112,14 @@ func (ss *session) sendOptions(ctx context.Context, dataset string, req *transpo
 	}
 	if req.From != "" {
 		from, ok := byName[req.From]
-		if !ok || (req.FromGUID != 0 && from.GUID != req.FromGUID) {
-			return zfs.SendOptions{}, refuse(transport.CodeConflict, "incremental base @%s (guid %d) is not on the receiver",
-				req.From, req.FromGUID)
+		if ok && (req.FromGUID == 0 || from.GUID == req.FromGUID) {
+			opts.From, opts.Intermediates = "@"+req.From, true
+			return opts, nil
 		}
-		opts.From, opts.Intermediates = "@"+req.From, true
+		// Failback: the base of a clone's first snapshot is its origin, in another dataset (-i, one step).
+		if opts.From, err = ss.originBase(ctx, dataset, req); err != nil {
+			return zfs.SendOptions{}, err
+		}
 	}
 	return opts, nil
 }

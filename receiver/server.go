@@ -1,5 +1,6 @@
 // Package receiver is the daemon side of replication: it accepts clients over mTLS or ssh stdio, confines
-// each to ROOT/<client>, and serves list, receive, send (restore) and prune requests with zfs.
+// each to ROOT/<client>, and serves list, receive, send (restore), prune and snapshot (of failover clones)
+// requests with zfs.
 package receiver
 
 import (
@@ -309,6 +310,8 @@ func (ss *session) handle(ctx context.Context, m transport.Message) error {
 		reqErr, connErr = ss.send(ctx, req)
 	case *transport.PruneRequest:
 		reqErr = ss.prune(ctx, req)
+	case *transport.SnapshotRequest:
+		reqErr = ss.snapshot(ctx, req)
 	default:
 		connErr = fmt.Errorf("unexpected %s message", m.Kind())
 		reqErr = connErr
