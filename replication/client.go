@@ -196,3 +196,32 @@ func (c *Client) Prune(req *transport.PruneRequest) (*transport.PruneResponse, e
 	}
 	return transport.Expect[*transport.PruneResponse](c.conn)
 }
+
+// Snapshot asks the receiver to snapshot clones of the client's snapshots (what failover runs guests on)
+// atomically as @req.Name; it answers each dataset with the snapshot made.
+func (c *Client) Snapshot(req *transport.SnapshotRequest) (*transport.SnapshotResponse, error) {
+	c.conn.SetTimeouts(transport.Timeouts{Read: RequestTimeout, Write: RequestTimeout})
+	if err := transport.WriteMessage(c.conn, req); err != nil {
+		return nil, err
+	}
+	resp, err := transport.Expect[*transport.SnapshotResponse](c.conn)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot @%s: %w", req.Name, err)
+	}
+	// The answer must be the request's datasets, each with the snapshot asked for (validated: one each).
+	asked := map[string]bool{}
+	for _, d := range req.Datasets {
+		asked[d] = true
+	}
+	for _, d := range resp.Datasets {
+		if !asked[d.Name] || d.Snapshots[0].Name != req.Name {
+			return nil, fmt.Errorf("snapshot @%s: the receiver answered %s@%s, which was not asked for",
+				req.Name, d.Name, d.Snapshots[0].Name)
+		}
+		delete(asked, d.Name)
+	}
+	if len(asked) > 0 {
+		return nil, fmt.Errorf("snapshot @%s: the receiver's answer leaves out %d of the datasets", req.Name, len(asked))
+	}
+	return resp, nil
+}
