@@ -207,7 +207,8 @@ func (ss *session) reserve(targets []string) (release func(), err error) {
 }
 
 // originBase is the incremental base of a restore from a clone whose origin the client named as From: the
-// origin's full name, when it lies under the client's root and has the GUID the client gave.
+// origin's full name, when it lies under the client's root and has the GUID the client gave. zfs send -i from
+// another dataset's snapshot makes a clone stream: the client receives it as a new dataset.
 func (ss *session) originBase(ctx context.Context, dataset string, req *transport.SendRequest) (string, error) {
 	z := ss.srv.zfs
 	props, err := z.GetProps(ctx, dataset, "origin")

@@ -83,7 +83,9 @@ type DatasetInfo struct {
 	Snapshots   []SnapshotInfo `json:"snapshots"`              // oldest first (by createtxg)
 	// Origin is set for a clone made from a snapshot of the same client (by failover): that snapshot,
 	// relative to the client's root ("tank/vm@hotzfs_20261203T101500Z"), with its GUID. A clone of anything
-	// outside the client's root has none. A restore (SendRequest) may name it as From.
+	// outside the client's root has none. A restore (SendRequest) of the clone may name it as From (failback):
+	// that stream is a clone stream, which zfs receives only as a new dataset (a clone of the client's own
+	// snapshot with that GUID), not into an existing one.
 	Origin     string `json:"origin,omitempty"`
 	OriginGUID uint64 `json:"origin_guid,string,omitempty"`
 }
@@ -137,10 +139,12 @@ type ReceiveRequest struct {
 // SendRequest asks the receiver to send a snapshot back (restore). The receiver answers Ready and the stream,
 // or an error.
 type SendRequest struct {
-	Dataset     string      `json:"dataset"`  // relative to the client's root
-	Snapshot    string      `json:"snapshot"` // short name
-	GUID        uint64      `json:"guid,string,omitempty"`
-	From        string      `json:"from,omitempty"` // incremental base the client still has (short name)
+	Dataset  string `json:"dataset"`  // relative to the client's root
+	Snapshot string `json:"snapshot"` // short name
+	GUID     uint64 `json:"guid,string,omitempty"`
+	// From is the incremental base the client still has (short name): a snapshot of Dataset, or, when Dataset
+	// is a clone, its origin (DatasetInfo.Origin's short name; FromGUID then required).
+	From        string      `json:"from,omitempty"`
 	FromGUID    uint64      `json:"from_guid,string,omitempty"`
 	ResumeToken string      `json:"resume_token,omitempty"` // the client's partial restore
 	Raw         bool        `json:"raw,omitempty"`
