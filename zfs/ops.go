@@ -340,3 +340,74 @@ func (r *Runner) Exists(ctx context.Context, name string) (bool, error) {
 	}
 	return false, err
 }
+
+// Promote makes clone independent of its origin: the origin's snapshots up to and including the one clone
+// was made from move to clone (with their GUIDs, holds and properties), and the origin becomes a clone of
+// clone's copy of that snapshot.
+func (r *Runner) Promote(ctx context.Context, clone string) error {
+	if err := ValidateDataset(clone); err != nil {
+		return err
+	}
+	// No "--": zfs promote reads any argument starting with '-' as an (invalid) option, "--" included. The
+	// name is validated above and cannot start with '-'.
+	_, err := r.zfs(ctx, "promote", clone)
+	return err
+}
+
+// Rename renames a filesystem or volume (with its snapshots) within its pool. Snapshots, bookmarks and the
+// options -r, -f and -p are not offered: a rename here moves exactly one dataset whose new parent exists.
+func (r *Runner) Rename(ctx context.Context, from, to string) error {
+	if err := ValidateDataset(from); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	if err := ValidateDataset(to); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	if Pool(from) != Pool(to) {
+		return fmt.Errorf("rename %s to %s: a dataset stays in its pool; zfs cannot rename across pools", from, to)
+	}
+	if from == to || strings.HasPrefix(to, from+"/") {
+		return fmt.Errorf("rename %s to %s: the new name must not be the dataset itself or below it", from, to)
+	}
+	_, err := r.zfs(ctx, "rename", "--", from, to)
+	return err
+}
+
+// WrittenSince returns the bytes dataset references that its snapshot @short does not (written@short): 0
+// means nothing was written since that snapshot and no later snapshot holds data it lacks.
+func (r *Runner) WrittenSince(ctx context.Context, dataset, short string) (uint64, error) {
+	if err := ValidateDataset(dataset); err != nil {
+		return 0, err
+	}
+	if err := ValidateSnapshotName(short); err != nil {
+		return 0, err
+	}
+	prop := "written@" + short
+	props, err := r.GetProps(ctx, dataset, prop)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := props[prop]
+	if !ok {
+		return 0, fmt.Errorf("zfs get %s %s: no value", prop, dataset)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("zfs get %s %s: %q is not a byte count", prop, dataset, v)
+	}
+	return n, nil
+}
+
+// LocalProps returns the properties set explicitly on a dataset: those whose source is local or received
+// (native and user properties; values in parseable form, as zfs get -p prints them). Inherited and default
+// values are absent.
+func (r *Runner) LocalProps(ctx context.Context, name string) (map[string]string, error) {
+	if err := ValidateDataset(name); err != nil {
+		return nil, err
+	}
+	out, err := r.zfs(ctx, "get", "-H", "-p", "-s", "local,received", "-o", "property,value,source", "--", "all", name)
+	if err != nil {
+		return nil, err
+	}
+	return parseGet(string(out))
+}
