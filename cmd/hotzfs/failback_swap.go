@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/hotzfs/hotzfs/zfs"
@@ -46,14 +45,13 @@ func readLocal(ctx context.Context, z *zfs.Runner, dataset, set string, snaps []
 			st.newer = append(st.newer, "@"+s.Short())
 		}
 	}
-	w, err := z.GetProps(ctx, dataset, "written@"+set, "type")
-	if err != nil {
+	var err error
+	if st.written, err = z.WrittenSince(ctx, dataset, set); err != nil {
 		return st, err
 	}
-	if st.written, err = strconv.ParseUint(w["written@"+set], 10, 64); err != nil {
-		return st, fmt.Errorf("written@%s of %s: %q", set, dataset, w["written@"+set])
+	if st.kind, err = z.TypeOf(ctx, dataset); err != nil {
+		return st, err
 	}
-	st.kind = zfs.Type(w["type"])
 	st.props, err = z.LocalProps(ctx, dataset)
 	return st, err
 }
