@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 )
 
@@ -27,6 +28,23 @@ func (c *Client) Define(ctx context.Context, xml string) (Domain, error) {
 func (c *Client) Start(ctx context.Context, dom Domain) error {
 	_, err := call(ctx, dom.Name, "start domain", func() (struct{}, error) {
 		return struct{}{}, c.lv.DomainCreate(dom.ref)
+	})
+	return err
+}
+
+// Shutdown asks the guest to shut down, through its agent or the ACPI power button (libvirt picks the method
+// the guest answers), and returns at once: wait for [StateShutoff] with [Client.State].
+func (c *Client) Shutdown(ctx context.Context, dom Domain) error {
+	_, err := call(ctx, dom.Name, "shut down domain", func() (struct{}, error) {
+		return struct{}{}, c.lv.DomainShutdownFlags(dom.ref, libvirt.DomainShutdownAcpiPowerBtn|libvirt.DomainShutdownGuestAgent)
+	})
+	return err
+}
+
+// Destroy stops a running domain at once, as a power cut would; its definition stays.
+func (c *Client) Destroy(ctx context.Context, dom Domain) error {
+	_, err := call(ctx, dom.Name, "destroy domain", func() (struct{}, error) {
+		return struct{}{}, c.lv.DomainDestroy(dom.ref)
 	})
 	return err
 }

@@ -165,3 +165,7 @@ func unique(list []string) []string {
 	}
 	return out
 }
+
+// Lock takes the job's lock as a run does, for a command that must not overlap the job's runs (failback);
+// the returned func releases it. A held lock is [ErrLocked].
+func Lock(stateDir, job string) (func(), error) { return lock(stateDir, job) }

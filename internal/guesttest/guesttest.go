@@ -346,3 +346,23 @@ func (r *Rig) Start(t testing.TB, name string) {
 		t.Fatalf("start domain %s: %v", name, err)
 	}
 }
+
+// State returns the domain's run state as virsh domstate names it: running, paused, shutoff, …
+func (r *Rig) State(t testing.TB, name string) string {
+	t.Helper()
+	d := r.lookup(t, name)
+	st, err := within(30*time.Second, func() (int32, error) {
+		st, _, err := r.lv.DomainGetState(d, 0)
+		return st, err
+	})
+	if err != nil {
+		t.Fatalf("state of %s: %v", name, err)
+	}
+	names := map[libvirt.DomainState]string{libvirt.DomainNostate: "nostate", libvirt.DomainRunning: "running",
+		libvirt.DomainBlocked: "blocked", libvirt.DomainPaused: "paused", libvirt.DomainShutdown: "shutdown",
+		libvirt.DomainShutoff: "shutoff", libvirt.DomainCrashed: "crashed", libvirt.DomainPmsuspended: "pmsuspended"}
+	if s, ok := names[libvirt.DomainState(st)]; ok {
+		return s
+	}
+	return fmt.Sprintf("unknown(%d)", st)
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/internal/guesttest"
 	"github.com/hotzfs/hotzfs/internal/zfstest"
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // The environment test/nested/run.sh gives the test inside the VM.
@@ -226,6 +227,9 @@ func (h *hotzfs) run(t *testing.T, args ...string) string {
 // hotzfs backs it up hot to backup1 with target_root set. restore --guest --define brings the whole guest back
 // on hv1 under a new name, and it boots with both disks; hv1 then "fails" and failover --start brings the guest
 // up on backup1 from the received copies. Each copy's counters are complete prefixes of what the guest wrote.
+// The standby then writes on both disks, and failback (run on hv1) brings the guest home: it boots on hv1 with
+// the standby's writes, the standby is shut off, hv1's own writes after the set are kept aside, and the next
+// backup goes on incrementally from the set (the same GUIDs on both sides).
 func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	s := loadSetup(t)
 	hv1 := guesttest.Connect(t, uriHV1, s.guestDir)
@@ -300,6 +304,84 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	}
 	t.Logf("failed-over guest on backup1: counters 1..%d (of %d) and 1..%d (of %d), complete", n1, wrote1, n2, wrote2)
 	onCopies(t, backup1.DomainXML(t, name), dst+"/backup/hv1/hosts/hv1/", 2)
+
+	// The standby writes on both disks; hv1 comes back, and failback brings the guest home with those writes.
+	for _, dir := range []string{"/data", "/data2"} {
+		backup1.Exec(t, name, `echo standby-`+snapSet+` >`+dir+`/standby && sync -d `+dir+`/standby && `+
+			`setsid sh -c 'i=0; while :; do i=$((i+1)); echo "$i" >>`+dir+`/standby-counter; `+
+			`sync -d `+dir+`/standby-counter; usleep 20000; done' </dev/null >/dev/null 2>&1 &`)
+	}
+	guesttest.WaitFor(t, 120*time.Second, "the standby's counter writers", func() bool {
+		return countLines(backup1.Exec(t, name, "cat /data/standby-counter /data2/standby-counter 2>/dev/null || true")) >= 20
+	})
+	s1, s2 := standbyCounters(t, backup1, name)
+	start = time.Now()
+	out := h.run(t, "failback", "--config", h.sender, "--standby", uriBackup1, "--shutdown-timeout", "30s", "--yes", name)
+	hv1.WaitAgent(t, name)
+	t.Logf("FIGURE failback, command to agent-ready guest on hv1: %v (%s)", time.Since(start).Round(time.Second),
+		lineWith(out, "down for"))
+	if st := backup1.State(t, name); st != "shutoff" {
+		t.Errorf("the standby is %s after the failback, want shutoff", st)
+	}
+	for _, dir := range []string{"/data", "/data2"} {
+		if got := strings.TrimSpace(hv1.Exec(t, name, "cat "+dir+"/standby")); got != "standby-"+snapSet {
+			t.Errorf("hv1's guest: %s/standby = %q: the standby's write did not come home", dir, got)
+		}
+	}
+	h1, h2 := standbyCounters(t, hv1, name)
+	if h1 < s1 || h2 < s2 {
+		t.Errorf("hv1's guest has the standby's counters 1..%d and 1..%d, but the standby had written 1..%d and 1..%d "+
+			"before the failback began", h1, h2, s1, s2)
+	}
+	t.Logf("failed-back guest on hv1: the standby's counters 1..%d (≥ %d) and 1..%d (≥ %d), complete", h1, s1, h2, s2)
+	// hv1 had written after the set before it failed: those writes are kept aside, not lost.
+	for _, ds := range []string{g.zvol, g.images} {
+		if aside := zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-d", "1", zfs.Pool(ds)+"/vm"); !strings.Contains(aside, ds+"-before-failback-") {
+			t.Errorf("no %s-before-failback-* kept aside; datasets:\n%s", ds, aside)
+		}
+	}
+
+	// The next backup is an incremental from the set: the receiver's copy gets the failback's snapshots.
+	failbackSnap := latestSet(t, g.zvol)
+	h.run(t, "backup", "--config", h.sender, "web")
+	if st, err := hv1.FreezeStatus(name, 10*time.Second); err != nil || st != "thawed" {
+		t.Fatalf("fsfreeze status after the backup = %q, %v; want thawed", st, err)
+	}
+	for _, ds := range []string{g.zvol, g.images} {
+		received := dst + "/backup/hv1/hosts/hv1/" + ds
+		for _, snap := range []string{snapSet, failbackSnap, latestSet(t, ds)} {
+			local := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", ds+"@"+snap)
+			remote := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", received+"@"+snap)
+			if local != remote {
+				t.Errorf("%s@%s: guid %s here, %s on the receiver: the chain from the set did not go on", ds, snap,
+					strings.TrimSpace(local), strings.TrimSpace(remote))
+			}
+		}
+	}
+}
+
+// standbyCounters reads the counters the standby wrote and checks each is the complete records 1..n.
+func standbyCounters(t *testing.T, rig *guesttest.Rig, name string) (data, data2 int) {
+	t.Helper()
+	var n [2]int
+	for i, dir := range []string{"/data", "/data2"} {
+		c, err := completePrefix(rig.Exec(t, name, "cat "+dir+"/standby-counter"))
+		if err != nil {
+			t.Fatalf("guest %s: %s/standby-counter: %v", name, dir, err)
+		}
+		n[i] = c
+	}
+	return n[0], n[1]
+}
+
+// lineWith returns the first line of out that contains s.
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }
 
 // onCopies checks that the domain's disks (and direct-boot kernel and initrd) are all on datasets under prefix:
