@@ -35,7 +35,7 @@ type Options struct {
 	Root                string            // every client lives in Root/<client>
 	Clients             map[string]Client // known clients; anyone else is refused
 	MaxStreams          int               // concurrent receive/send streams; default 4
-	MaxStreamsPerClient int               // of them, streams of one client; default 2, at most MaxStreams
+	MaxStreamsPerClient int               // of them, streams of one client; default DefaultMaxStreamsPerClient, at most MaxStreams
 	// MaxConnections bounds the connections being served, from accept (before TLS) to close; more wait in
 	// the listen backlog. Default 64.
 	MaxConnections          int
