@@ -25,10 +25,11 @@ func TestRealFailbackSwapsInTheStandbysData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	z := zfs.NewRunner(loopback.Logger())
+	// The mountpoints' directory first: it is removed after the pools are gone (cleanups run last first).
+	fsMount := filepath.Join(t.TempDir(), "images")
 	src, dst := zfstest.Pool(t, 512), zfstest.Pool(t, 512)
 	const set, t1, t2 = "hotzfs_20261203T100000Z", "hotzfs_20261203T110000Z", "hotzfs_20261203T110005Z"
 
-	fsMount := filepath.Join(t.TempDir(), "images")
 	vol, fs, clean := src+"/vm/disk0", src+"/vm/images", src+"/vm/quiet"
 	zfstest.Run(t, "zfs", "create", "-p", "-V", "16M", vol)
 	zfstest.Run(t, "zfs", "create", "-o", "mountpoint="+fsMount, fs)
