@@ -20,7 +20,6 @@ import (
 
 	"github.com/hotzfs/hotzfs/internal/guesttest"
 	"github.com/hotzfs/hotzfs/internal/zfstest"
-	"github.com/hotzfs/hotzfs/zfs"
 )
 
 // The environment test/nested/run.sh gives the test inside the VM.
@@ -316,10 +315,10 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	})
 	s1, s2 := standbyCounters(t, backup1, name)
 	start = time.Now()
-	out := h.run(t, "failback", "--config", h.sender, "--standby", uriBackup1, "--shutdown-timeout", "30s", "--yes", name)
+	out := h.run(t, "failback", "--config", h.sender, "--standby", uriBackup1, "--shutdown-timeout", "10s", "--yes", name)
 	hv1.WaitAgent(t, name)
 	t.Logf("FIGURE failback, command to agent-ready guest on hv1: %v (%s)", time.Since(start).Round(time.Second),
-		lineWith(out, "down for"))
+		lineWith(out, "here: down for"))
 	if st := backup1.State(t, name); st != "shutoff" {
 		t.Errorf("the standby is %s after the failback, want shutoff", st)
 	}
@@ -336,7 +335,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	t.Logf("failed-back guest on hv1: the standby's counters 1..%d (≥ %d) and 1..%d (≥ %d), complete", h1, s1, h2, s2)
 	// hv1 had written after the set before it failed: those writes are kept aside, not lost.
 	for _, ds := range []string{g.zvol, g.images} {
-		if aside := zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-d", "1", zfs.Pool(ds)+"/vm"); !strings.Contains(aside, ds+"-before-failback-") {
+		if aside := zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-d", "1", ds[:strings.LastIndexByte(ds, '/')]); !strings.Contains(aside, ds+"-before-failback-") {
 			t.Errorf("no %s-before-failback-* kept aside; datasets:\n%s", ds, aside)
 		}
 	}
