@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +245,25 @@ esac; exit 0`)
 	if want := "receive into vm/disk0 failed: the stream is invalid"; remote.Message != want {
 		t.Errorf("the client's error text %q, want %q", remote.Message, want)
 	}
+}
+
+// TestBigHelloIsRefusedByTheHelloLimit: a hello padded past MaxHelloPayload (valid JSON, well under the
+// ordinary control limit) ends the session before anything is answered: the hello has the small limit.
+func TestBigHelloIsRefusedByTheHelloLimit(t *testing.T) {
+	srv := testServer(t, scriptZFS(t, "exit 1"), Options{})
+	c, done := pipeSession(t, srv, "hv1")
+	if err := transport.Handshake(t.Context(), c, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := transport.EncodeMessage(&transport.Hello{Name: "t", Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded := append(append([]byte{}, payload[:len(payload)-1]...), []byte(strings.Repeat(" ", transport.MaxHelloPayload)+"}")...)
+	if _, err := transport.DecodeMessage(padded); err != nil {
+		t.Fatalf("the padded hello must be a valid message for this test to mean anything: %v", err)
+	}
+	go func() { _ = transport.WriteFrame(c, transport.FrameControl, padded) }()
+	go func() { _, _ = transport.Expect[*transport.Hello](c) }() // an answer would come here
+	endsWithin(t, done, 5*time.Second, "a hello of "+strconv.Itoa(len(padded))+" bytes")
 }
