@@ -98,3 +98,15 @@ func describeDisk(disk *libvirtxml.DomainDisk) string {
 	}
 	return target
 }
+
+// SetAutostart sets whether libvirt starts the domain when its host boots.
+func (c *Client) SetAutostart(ctx context.Context, dom Domain, on bool) error {
+	v := int32(0)
+	if on {
+		v = 1
+	}
+	_, err := call(ctx, dom.Name, "set autostart", func() (struct{}, error) {
+		return struct{}{}, c.lv.DomainSetAutostart(dom.ref, v)
+	})
+	return err
+}

@@ -96,6 +96,10 @@ func run(ctx context.Context, env Env, sys systems, j config.Job, steps Steps) *
 	}
 	datasets = unique(datasets)
 	if len(datasets) == 0 {
+		if away := migratedAway(env.Config.StateDir, j.Guests); len(away) > 0 && len(errs) == 0 {
+			log.Info("nothing to do: the job's guests are migrated away", "guests", strings.Join(away, ","))
+			return rep
+		}
 		rep.Err = errors.Join(append(errs, fmt.Errorf("job %q: no dataset to work on", j.Name))...)
 		return rep
 	}

@@ -34,6 +34,9 @@ func takeSnapshot(ctx context.Context, env Env, snapshotter snapshot.Snapshotter
 			datasets = append(datasets, g.Datasets...)
 		}
 	}
+	if len(datasets) == 0 {
+		return nil, nil, nil // every guest of the job is migrated away, or none is there: run says which
+	}
 	res, err := snapshot.Take(ctx, req)
 	if err != nil {
 		return &res, datasets, fmt.Errorf("job %q: snapshot: %w", j.Name, err)
@@ -84,6 +87,11 @@ func mapGuests(ctx context.Context, env Env, client *guest.Client, j config.Job)
 	}
 	var out []snapshot.Guest
 	for _, dom := range doms {
+		if skip, err := skipMigrated(env.Config.StateDir, dom.Name, env.log()); err != nil {
+			return nil, fmt.Errorf("job %q: %w", j.Name, err)
+		} else if skip {
+			continue
+		}
 		m, err := client.DomainDisks(ctx, dom, datasets, guest.MapOptions{Datasets: j.DiskMap[dom.Name]})
 		if err != nil {
 			return nil, fmt.Errorf("job %q: %w", j.Name, err)
