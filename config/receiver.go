@@ -51,6 +51,9 @@ type Client struct {
 	Quota         Size  `yaml:"quota"`          // zfs quota on ROOT/<client>; 0 is none
 	AllowRollback bool  `yaml:"allow_rollback"` // may the client's receives roll back (receive -F)?
 	AllowPrune    *bool `yaml:"allow_prune"`    // may the client destroy its snapshots here? (default true)
+	// AllowClone lets the client have its received snapshots cloned here into datasets a guest can run on
+	// (hotzfs migrate). Default false.
+	AllowClone bool `yaml:"allow_clone"`
 }
 
 // PruneAllowed reports whether the client may destroy snapshots in its root (true unless allow_prune: false).

@@ -11,7 +11,7 @@ func TestReceiverDefaults(t *testing.T) {
 tls: {ca: tls/ca.crt, cert: tls/b.crt, key: /k/b.key}
 clients:
   web01: {}
-  db01: {allow_prune: false, allow_rollback: true, quota: 1TiB}
+  db01: {allow_prune: false, allow_rollback: true, allow_clone: true, quota: 1TiB}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -20,10 +20,10 @@ clients:
 		r.StallTimeout != Duration(5*time.Minute) || r.Metrics != "" || !r.Retention.IsEmpty() {
 		t.Errorf("defaults: %+v", r)
 	}
-	if web := r.Clients["web01"]; !web.PruneAllowed() || web.AllowRollback || web.Quota != 0 {
+	if web := r.Clients["web01"]; !web.PruneAllowed() || web.AllowRollback || web.AllowClone || web.Quota != 0 {
 		t.Errorf("client defaults: %+v", web)
 	}
-	if db := r.Clients["db01"]; db.PruneAllowed() || !db.AllowRollback || db.Quota != 1<<40 {
+	if db := r.Clients["db01"]; db.PruneAllowed() || !db.AllowRollback || !db.AllowClone || db.Quota != 1<<40 {
 		t.Errorf("client db01: %+v", db)
 	}
 	if r.TLS.CA != "/etc/hotzfs/tls/ca.crt" || r.TLS.Key != "/k/b.key" {

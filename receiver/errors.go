@@ -53,21 +53,24 @@ func errorCode(err error) string {
 // reason. The detail — zfs's argv and stderr, which name the receiver's pool and root — is for the receiver's
 // log only; whatever the text, dataset names in it are made relative to the client's root.
 func (ss *session) writeError(what string, err error) error {
-	var msg string
-	var re *requestError
-	var remote *transport.RemoteError
-	switch {
-	case errors.As(err, &re):
-		msg = re.Error() // written by the receiver for the client
-	case errors.As(err, &remote):
-		msg = fmt.Sprintf("%s failed: the client's stream failed: %s", what, remote.Message)
-	default:
-		msg = fmt.Sprintf("%s failed: %s", what, publicReason(err))
-	}
+	msg := clientMessage(what, err)
 	msg = replaceName(msg, ss.root+"/", "")
 	msg = replaceName(msg, ss.root, "the client's root")
 	msg = replaceName(msg, ss.srv.opts.Root, "the receiver's root")
 	return transport.WriteError(ss.conn, errorCode(err), errors.New(msg))
+}
+
+// clientMessage is what the client is told of err, a failure of what, before names are made relative.
+func clientMessage(what string, err error) string {
+	var re *requestError
+	var remote *transport.RemoteError
+	switch {
+	case errors.As(err, &re):
+		return re.Error() // written by the receiver for the client
+	case errors.As(err, &remote):
+		return fmt.Sprintf("%s failed: the client's stream failed: %s", what, remote.Message)
+	}
+	return fmt.Sprintf("%s failed: %s", what, publicReason(err))
 }
 
 // requestLabel names a request for an error message: "receive into vm/disk0".
@@ -83,6 +86,8 @@ func requestLabel(m transport.Message) string {
 		return "prune of " + req.Dataset
 	case *transport.SnapshotRequest:
 		return "snapshot @" + req.Name
+	case *transport.CloneRequest:
+		return "clone of @" + req.Snapshot
 	}
 	return m.Kind()
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // The test binary doubles as a zfs binary that keeps its datasets in a JSON file (stateZFS): it answers
-// `zfs list`, `zfs get` and `zfs snapshot` as OpenZFS does, for the checks that depend on what zfs holds
-// (which dataset is a clone, of what, with how many snapshots).
+// `zfs list`, `get`, `snapshot`, `clone`, `mount` and `destroy` as OpenZFS does, for the checks that depend
+// on what zfs holds (which dataset is a clone, of what, with how many snapshots, mounted or not).
 const envFakeZFS = "HOTZFS_FAKE_ZFS_STATE"
 
 func TestMain(m *testing.M) {
@@ -38,15 +38,25 @@ type fakeDataset struct {
 type fakeState struct {
 	Datasets []fakeDataset
 	Calls    []string
+	// Fail makes a call that starts with a key fail, doing nothing, with the value as its stderr.
+	Fail map[string]string `json:",omitempty"`
+	// MountFails is the number of mounts (by zfs clone or zfs mount) that fail before mounts succeed.
+	MountFails int `json:",omitempty"`
 }
 
 // stateZFS returns a runner whose zfs is the fake, holding datasets, and a function returning the calls it
 // has answered so far.
 func stateZFS(t *testing.T, datasets []fakeDataset) (*zfs.Runner, func() []string) {
 	t.Helper()
+	return fakeZFSWith(t, fakeState{Datasets: datasets})
+}
+
+// fakeZFSWith is stateZFS starting from state, with its failures.
+func fakeZFSWith(t *testing.T, state0 fakeState) (*zfs.Runner, func() []string) {
+	t.Helper()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.json")
-	b, _ := json.Marshal(fakeState{Datasets: datasets})
+	b, _ := json.Marshal(state0)
 	if err := os.WriteFile(state, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -78,15 +88,30 @@ func fakeZFS(path string, args []string) int {
 		fmt.Fprintln(os.Stderr, "fake zfs:", err)
 		return 2
 	}
-	s.Calls = append(s.Calls, strings.Join(args, " "))
+	call := strings.Join(args, " ")
+	s.Calls = append(s.Calls, call)
 	code := 0
+	for prefix, stderr := range s.Fail {
+		if strings.HasPrefix(call, prefix) {
+			fmt.Fprintln(os.Stderr, stderr)
+			args = []string{"failed"}
+			code = 1
+		}
+	}
 	switch args[0] {
+	case "failed":
 	case "list":
 		code = s.list(args[1:])
 	case "get":
 		code = s.get(args[1:])
 	case "snapshot":
 		code = s.snapshot(args[1:])
+	case "clone":
+		code = s.clone(args[1:])
+	case "mount":
+		code = s.mount(args[1:])
+	case "destroy":
+		code = s.destroy(args[1:])
 	default:
 		fmt.Fprintf(os.Stderr, "fake zfs: %s is not implemented\n", args[0])
 		code = 2
@@ -207,7 +232,8 @@ func (s *fakeState) get(args []string) int {
 	return 0
 }
 
-func (s *fakeState) snapshot(args []string) int {
+// setProps returns the values of the -o k=v options before "--".
+func setProps(args []string) map[string]string {
 	props := map[string]string{}
 	for i := 0; i < len(args) && args[i] != "--"; i++ {
 		if args[i] == "-o" {
@@ -216,6 +242,11 @@ func (s *fakeState) snapshot(args []string) int {
 			i++
 		}
 	}
+	return props
+}
+
+func (s *fakeState) snapshot(args []string) int {
+	props := setProps(args)
 	_, names := options(args)
 	for _, n := range names {
 		ds, _, _ := strings.Cut(n, "@")
@@ -232,5 +263,69 @@ func (s *fakeState) snapshot(args []string) int {
 	for i, n := range names {
 		s.Datasets = append(s.Datasets, fakeDataset{Name: n, Type: zfs.Snapshot, GUID: 9000 + uint64(i), TXG: txg, Props: props})
 	}
+	return 0
+}
+
+// clone makes a clone of a snapshot, of its dataset's type, and mounts a filesystem clone at /NAME as zfs
+// clone does: a clone it could not mount stays, and the command fails.
+func (s *fakeState) clone(args []string) int {
+	_, ops := options(args)
+	snap, target := ops[0], ops[1]
+	origin := s.find(snap)
+	if origin == nil || origin.Type != zfs.Snapshot {
+		fmt.Fprintf(os.Stderr, "cannot open '%s': dataset does not exist\n", snap)
+		return 1
+	}
+	if s.find(target) != nil {
+		fmt.Fprintf(os.Stderr, "cannot create '%s': dataset already exists\n", target)
+		return 1
+	}
+	if s.find(target[:strings.LastIndex(target, "/")]) == nil {
+		fmt.Fprintf(os.Stderr, "cannot create '%s': parent does not exist\n", target)
+		return 1
+	}
+	d := fakeDataset{Name: target, Type: s.find(snap[:strings.Index(snap, "@")]).Type, GUID: 8000 + uint64(len(s.Datasets)),
+		TXG: 2000 + uint64(len(s.Datasets)), Origin: snap, Props: setProps(args)}
+	if d.Type == zfs.Filesystem {
+		d.Props["mountpoint"], d.Props["mounted"] = "/"+target, "no"
+	}
+	s.Datasets = append(s.Datasets, d)
+	if d.Type == zfs.Filesystem && s.mount([]string{"--", target}) != 0 {
+		fmt.Fprintln(os.Stderr, "clone successfully created, but not mounted")
+		return 1
+	}
+	return 0
+}
+
+func (s *fakeState) mount(args []string) int {
+	_, ops := options(args)
+	d := s.find(ops[0])
+	if d == nil {
+		fmt.Fprintf(os.Stderr, "cannot open '%s': dataset does not exist\n", ops[0])
+		return 1
+	}
+	if s.MountFails > 0 {
+		s.MountFails--
+		fmt.Fprintf(os.Stderr, "cannot mount '%s': directory is not empty\n", d.Props["mountpoint"])
+		return 1
+	}
+	d.Props["mounted"] = "yes"
+	return 0
+}
+
+// destroy destroys a filesystem or volume without snapshots or children, as zfs destroy without -r does.
+func (s *fakeState) destroy(args []string) int {
+	flags, ops := options(args)
+	if _, ok := flags["-r"]; ok || s.find(ops[0]) == nil {
+		fmt.Fprintf(os.Stderr, "fake zfs: destroy %q is not implemented\n", args)
+		return 2
+	}
+	for _, d := range s.Datasets {
+		if strings.HasPrefix(d.Name, ops[0]+"@") || strings.HasPrefix(d.Name, ops[0]+"/") {
+			fmt.Fprintf(os.Stderr, "cannot destroy '%s': filesystem has children\n", ops[0])
+			return 1
+		}
+	}
+	s.Datasets = slices.DeleteFunc(s.Datasets, func(d fakeDataset) bool { return d.Name == ops[0] })
 	return 0
 }

@@ -1,6 +1,6 @@
 // Package receiver is the daemon side of replication: it accepts clients over mTLS or ssh stdio, confines
-// each to ROOT/<client>, and serves list, receive, send (restore), prune and snapshot (of failover clones)
-// requests with zfs.
+// each to ROOT/<client>, and serves list, receive, send (restore), prune, snapshot (of failover clones) and
+// clone (of received snapshots, for migrate) requests with zfs.
 package receiver
 
 import (
@@ -25,6 +25,7 @@ import (
 type Client struct {
 	AllowRollback bool   // receive -F when the client asks for it
 	AllowPrune    bool   // destroy snapshots on request
+	AllowClone    bool   // clone received snapshots on request (migrate)
 	Quota         uint64 // bytes, set on ROOT/<client> when it is created; 0: none
 	// Retention, when set, is the receiver's own pruning of the client's datasets, applied after each receive.
 	Retention *retention.Policy
@@ -81,7 +82,9 @@ type Server struct {
 	connsOf   map[string]int
 	// createMu serializes creating client roots and parents, which concurrent streams may share.
 	createMu sync.Mutex
-	wg       sync.WaitGroup
+	// cloneMu serializes clone requests, which count a client's clones before they add to them.
+	cloneMu sync.Mutex
+	wg      sync.WaitGroup
 }
 
 // New returns a server using z for every zfs operation.
@@ -312,6 +315,8 @@ func (ss *session) handle(ctx context.Context, m transport.Message) error {
 		reqErr = ss.prune(ctx, req)
 	case *transport.SnapshotRequest:
 		reqErr = ss.snapshot(ctx, req)
+	case *transport.CloneRequest:
+		reqErr = ss.clone(ctx, req)
 	default:
 		connErr = fmt.Errorf("unexpected %s message", m.Kind())
 		reqErr = connErr

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hotzfs/hotzfs/transport"
@@ -222,6 +223,40 @@ func (c *Client) Snapshot(req *transport.SnapshotRequest) (*transport.SnapshotRe
 	}
 	if len(asked) > 0 {
 		return nil, fmt.Errorf("snapshot @%s: the receiver's answer leaves out %d of the datasets", req.Name, len(asked))
+	}
+	return resp, nil
+}
+
+// Clone asks the receiver to clone the snapshot set req.Snapshot of received datasets, each checked by its
+// GUID, to Dataset+Suffix, where a guest can run on them there (migrate). It answers each clone, in the
+// request's order, with its device (a volume) or mountpoint (a filesystem).
+func (c *Client) Clone(req *transport.CloneRequest) (*transport.CloneResponse, error) {
+	c.conn.SetTimeouts(transport.Timeouts{Read: RequestTimeout, Write: RequestTimeout})
+	if err := transport.WriteMessage(c.conn, req); err != nil {
+		return nil, err
+	}
+	resp, err := transport.Expect[*transport.CloneResponse](c.conn)
+	if err != nil {
+		return nil, fmt.Errorf("clone of @%s: %w", req.Snapshot, err)
+	}
+	// The answer must be the request's datasets, in order, each with the clone asked for (validated: a device
+	// under /dev/zvol/ or a mountpoint), and a device must be the clone's.
+	if len(resp.Clones) != len(req.Datasets) {
+		return nil, fmt.Errorf("clone of @%s: the receiver answered %d clones for %d datasets", req.Snapshot,
+			len(resp.Clones), len(req.Datasets))
+	}
+	for i, ci := range resp.Clones {
+		switch want := req.Datasets[i]; {
+		case ci.Dataset != want:
+			return nil, fmt.Errorf("clone of @%s: the receiver answered %s where %s was asked for", req.Snapshot,
+				ci.Dataset, want)
+		case ci.Clone != want+req.Suffix:
+			return nil, fmt.Errorf("clone of @%s: the receiver answered clone %s of %s, not %s", req.Snapshot,
+				ci.Clone, want, want+req.Suffix)
+		case ci.Device != "" && !strings.HasSuffix(ci.Device, "/"+ci.Clone):
+			return nil, fmt.Errorf("clone of @%s: the receiver answered device %s for clone %s, not the clone's",
+				req.Snapshot, ci.Device, ci.Clone)
+		}
 	}
 	return resp, nil
 }

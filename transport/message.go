@@ -24,7 +24,10 @@ const (
 	// KindSnapshotRequest and KindSnapshotResponse snapshot clones on the receiver (failback).
 	KindSnapshotRequest  = "snapshot-request"
 	KindSnapshotResponse = "snapshot-response"
-	KindError            = "error"
+	// KindCloneRequest and KindCloneResponse clone received snapshots on the receiver (migrate).
+	KindCloneRequest  = "clone-request"
+	KindCloneResponse = "clone-response"
+	KindError         = "error"
 )
 
 // newMessage returns an empty message of the given kind, or nil for an unknown kind.
@@ -52,6 +55,10 @@ func newMessage(kind string) Message {
 		return &SnapshotRequest{}
 	case KindSnapshotResponse:
 		return &SnapshotResponse{}
+	case KindCloneRequest:
+		return &CloneRequest{}
+	case KindCloneResponse:
+		return &CloneResponse{}
 	case KindError:
 		return &ErrorMsg{}
 	}
@@ -190,7 +197,7 @@ type PruneKept struct {
 	Reason string `json:"reason"`
 }
 
-// MaxSnapshotDatasets is the most datasets one SnapshotRequest may name.
+// MaxSnapshotDatasets is the most datasets one SnapshotRequest or CloneRequest may name.
 const MaxSnapshotDatasets = 64
 
 // SnapshotRequest asks the receiver to snapshot datasets of the client's atomically (one zfs snapshot), all
@@ -206,6 +213,32 @@ type SnapshotRequest struct {
 // SnapshotResponse answers a SnapshotRequest: each dataset with the one snapshot made in it.
 type SnapshotResponse struct {
 	Datasets []DatasetInfo `json:"datasets"`
+}
+
+// CloneRequest asks the receiver to clone one snapshot set of datasets the client sent into new datasets a
+// guest can run on there (migrate): each Datasets[i]@Snapshot, whose GUID must be GUIDs[i], to
+// Datasets[i]+Suffix. The receiver clones only received datasets (not clones), makes no clone whose name
+// exists, and serves the request only for clients with allow_clone. It answers a CloneResponse or an error;
+// when it fails, the clones it made for the request are destroyed again.
+type CloneRequest struct {
+	Datasets []string `json:"datasets"` // received datasets, relative to the client's root
+	Snapshot string   `json:"snapshot"` // short name of the snapshot set, on every dataset
+	GUIDs    []uint64 `json:"guids"`    // the snapshot's GUID on each dataset, in the order of Datasets
+	Suffix   string   `json:"suffix"`   // appended to each dataset's name to name its clone, e.g. "-migrated"
+}
+
+// CloneResponse answers a CloneRequest: one clone for each of its datasets, in the request's order.
+type CloneResponse struct {
+	Clones []CloneInfo `json:"clones"`
+}
+
+// CloneInfo is one clone a CloneRequest made. Device is udev's link for the volume's block device, which may
+// appear a moment after the answer.
+type CloneInfo struct {
+	Dataset    string `json:"dataset"`              // the received dataset, relative to the client's root
+	Clone      string `json:"clone"`                // the clone, relative to the client's root (Dataset+Suffix)
+	Device     string `json:"device,omitempty"`     // a volume clone's block device: /dev/zvol/FULLNAME
+	Mountpoint string `json:"mountpoint,omitempty"` // a filesystem clone's mountpoint, mounted
 }
 
 // Error codes carried by ErrorMsg.
@@ -246,4 +279,6 @@ func (*PruneRequest) Kind() string     { return KindPruneRequest }
 func (*PruneResponse) Kind() string    { return KindPruneResponse }
 func (*SnapshotRequest) Kind() string  { return KindSnapshotRequest }
 func (*SnapshotResponse) Kind() string { return KindSnapshotResponse }
+func (*CloneRequest) Kind() string     { return KindCloneRequest }
+func (*CloneResponse) Kind() string    { return KindCloneResponse }
 func (*ErrorMsg) Kind() string         { return KindError }

@@ -37,6 +37,11 @@ func sampleMessages() []Message {
 			Origin: "tank/vm/web1-disk0@hotzfs_20260203T040506Z", OriginGUID: 5,
 			Snapshots: []SnapshotInfo{{Name: "hotzfs_20260204T000000Z", GUID: 7, CreateTXG: 99, Creation: created,
 				Consistency: "crash", Size: 4096}}}}},
+		&CloneRequest{Datasets: []string{"tank/vm/web1-disk0", "tank/vm/web1-data"}, Snapshot: "hotzfs_20260203T040506Z",
+			GUIDs: []uint64{18446744073709551615, 5}, Suffix: "-migrated"},
+		&CloneResponse{Clones: []CloneInfo{{Dataset: "tank/vm/web1-disk0", Clone: "tank/vm/web1-disk0-migrated",
+			Device: "/dev/zvol/pool/backup/hv1/tank/vm/web1-disk0-migrated"}, {Dataset: "tank/vm/web1-data",
+			Clone: "tank/vm/web1-data-migrated", Mountpoint: "/pool/backup/hv1/tank/vm/web1-data-migrated"}}},
 		&ErrorMsg{Code: CodeConflict, Message: "target has snapshot s3 the source does not know\nrefusing"},
 	}
 }

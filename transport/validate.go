@@ -24,6 +24,8 @@ const (
 	mountpointLen   = 1024 // MAXPATHLEN, the longest mountpoint zfs takes
 	maxGuests       = 16
 	guestNameLen    = 256
+	cloneSuffixLen  = 32 // characters of a clone suffix after its '-'
+	zvolDir         = "/dev/zvol/"
 )
 
 // Validate checks a Hello.
@@ -308,6 +310,107 @@ func (m *SnapshotResponse) Validate() error {
 		if err := checkConsistency(d.Snapshots[0].Consistency); err != nil {
 			return fmt.Errorf("snapshot response: dataset %q: %w", d.Name, err)
 		}
+	}
+	return nil
+}
+
+// Validate checks a CloneRequest: 1 to MaxSnapshotDatasets distinct datasets, each with a GUID, a snapshot
+// name, and a suffix ('-' and 1 to 32 of [A-Za-z0-9_.:]) that makes of each dataset's name a valid name
+// that is none of the request's datasets.
+func (m *CloneRequest) Validate() error {
+	if len(m.Datasets) == 0 || len(m.Datasets) > MaxSnapshotDatasets {
+		return fmt.Errorf("clone request: %d datasets; name 1 to %d", len(m.Datasets), MaxSnapshotDatasets)
+	}
+	if len(m.GUIDs) != len(m.Datasets) {
+		return fmt.Errorf("clone request: %d guids for %d datasets; give the snapshot's guid on each dataset",
+			len(m.GUIDs), len(m.Datasets))
+	}
+	if err := zfs.ValidateSnapshotName(m.Snapshot); err != nil {
+		return fmt.Errorf("clone request: %w", err)
+	}
+	if err := checkCloneSuffix(m.Suffix); err != nil {
+		return fmt.Errorf("clone request: %w", err)
+	}
+	seen := make(map[string]bool, len(m.Datasets))
+	for _, d := range m.Datasets {
+		if err := CheckRelativeDataset(d); err != nil {
+			return fmt.Errorf("clone request: %w", err)
+		}
+		if seen[d] {
+			return fmt.Errorf("clone request: dataset %q named twice", d)
+		}
+		seen[d] = true
+	}
+	for i, d := range m.Datasets {
+		if m.GUIDs[i] == 0 {
+			return fmt.Errorf("clone request: %s@%s: missing guid", d, m.Snapshot)
+		}
+		if err := CheckRelativeDataset(d + m.Suffix); err != nil {
+			return fmt.Errorf("clone request: clone of %q: %w", d, err)
+		}
+		if seen[d+m.Suffix] {
+			return fmt.Errorf("clone request: the clone of %q would be %q, another dataset of the request", d, d+m.Suffix)
+		}
+	}
+	return nil
+}
+
+// checkCloneSuffix checks a clone suffix: '-' and 1 to cloneSuffixLen letters, digits, '_', '.' or ':'.
+func checkCloneSuffix(s string) error {
+	bad := len(s) < 2 || len(s) > 1+cloneSuffixLen || s[0] != '-'
+	for i := 1; i < len(s) && !bad; i++ {
+		c := s[i]
+		bad = (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' && c != '.' && c != ':'
+	}
+	if bad {
+		return fmt.Errorf("suffix %.40q: use '-' and 1 to %d letters, digits, '_', '.' or ':', like -migrated",
+			s, cloneSuffixLen)
+	}
+	return nil
+}
+
+// Validate checks a CloneResponse: at most MaxSnapshotDatasets distinct datasets, each with its clone and
+// either a device under /dev/zvol/ (a volume) or an absolute mountpoint (a filesystem).
+func (m *CloneResponse) Validate() error {
+	if len(m.Clones) > MaxSnapshotDatasets {
+		return fmt.Errorf("clone response: %d clones, more than %d", len(m.Clones), MaxSnapshotDatasets)
+	}
+	seen := make(map[string]bool, len(m.Clones))
+	for _, c := range m.Clones {
+		if err := CheckRelativeDataset(c.Dataset); err != nil {
+			return fmt.Errorf("clone response: %w", err)
+		}
+		if seen[c.Dataset] {
+			return fmt.Errorf("clone response: dataset %q named twice", c.Dataset)
+		}
+		seen[c.Dataset] = true
+		if err := CheckRelativeDataset(c.Clone); err != nil {
+			return fmt.Errorf("clone response: clone of %q: %w", c.Dataset, err)
+		}
+		var err error
+		switch {
+		case (c.Device == "") == (c.Mountpoint == ""):
+			err = errors.New("want a device (a volume) or a mountpoint (a filesystem), exactly one")
+		case c.Device != "":
+			err = checkZvolDevice(c.Device)
+		default:
+			err = CheckMountpoint(c.Mountpoint)
+		}
+		if err != nil {
+			return fmt.Errorf("clone response: clone %q: %w", c.Clone, err)
+		}
+	}
+	return nil
+}
+
+// checkZvolDevice checks a volume's device path: /dev/zvol/ and a valid dataset name.
+func checkZvolDevice(p string) error {
+	name, ok := strings.CutPrefix(p, zvolDir)
+	if !ok {
+		return fmt.Errorf("device %.70q is not under %s", p, zvolDir)
+	}
+	if err := zfs.ValidateDataset(name); err != nil {
+		return fmt.Errorf("device %.70q: %w", p, err)
 	}
 	return nil
 }

@@ -111,7 +111,8 @@ func receiverClients(cfg *config.Receiver) (map[string]receiver.Client, error) {
 	}
 	clients := map[string]receiver.Client{}
 	for name, c := range cfg.Clients {
-		rc := receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), Quota: uint64(c.Quota)}
+		rc := receiver.Client{AllowRollback: c.AllowRollback, AllowPrune: c.PruneAllowed(), AllowClone: c.AllowClone,
+			Quota: uint64(c.Quota)}
 		if !rc.AllowPrune {
 			rc.Retention = owned
 		}
