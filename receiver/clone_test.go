@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -260,5 +262,34 @@ func TestCloneRequestRefusedWithoutTouchingZFS(t *testing.T) {
 			t.Fatalf("%s: zfs ran: %s", name, got)
 		}
 		c, done, calls = openSession(t, "hv1", opts)
+	}
+}
+
+// TestHelloOffersCloneOnlyWithAllowClone: the receiver's hello lists the clone capability to a client whose
+// policy has allow_clone, and to no other, so migrate can refuse before it stops a guest.
+func TestHelloOffersCloneOnlyWithAllowClone(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		srv, err := New(nil, Options{Root: "pool/backup", Clients: map[string]Client{"hv1": {AllowClone: allow}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := net.Pipe()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		go func() { _ = srv.ServeConn(ctx, b, "hv1") }()
+		if err := transport.Handshake(ctx, a, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := transport.WriteMessage(a, &transport.Hello{Name: "t", Version: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		hello, err := transport.Expect[*transport.Hello](a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(hello.Capabilities, transport.CapabilityClone); got != allow {
+			t.Errorf("allow_clone %t: the hello offers clone = %t (capabilities %v)", allow, got, hello.Capabilities)
+		}
+		a.Close()
+		cancel()
 	}
 }

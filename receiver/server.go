@@ -211,7 +211,11 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn, client string) error
 			client, s.opts.MaxConnectionsPerClient)
 		return errors.Join(err, transport.WriteError(conn, transport.CodeBusy, err))
 	}
-	if err := transport.WriteMessage(conn, &transport.Hello{Name: "hotzfs-receiver", Version: s.opts.Version}); err != nil {
+	hello := &transport.Hello{Name: "hotzfs-receiver", Version: s.opts.Version}
+	if policy.AllowClone {
+		hello.Capabilities = append(hello.Capabilities, transport.CapabilityClone)
+	}
+	if err := transport.WriteMessage(conn, hello); err != nil {
 		return err
 	}
 	if err := conn.SetDeadline(time.Time{}); err != nil {

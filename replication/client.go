@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ func NewClient(ctx context.Context, c net.Conn, name, version string) (*Client, 
 	conn.SetTimeouts(transport.Timeouts{Read: RequestTimeout, Write: RequestTimeout})
 	return &Client{conn: conn, Peer: *peer}, nil
 }
+
+// Offers reports whether the receiver's hello lists capability c, e.g. transport.CapabilityClone.
+func (c *Client) Offers(capability string) bool { return slices.Contains(c.Peer.Capabilities, capability) }
 
 // Close ends the session.
 func (c *Client) Close() error { return c.conn.Close() }

@@ -65,6 +65,9 @@ func newMessage(kind string) Message {
 	return nil
 }
 
+// CapabilityClone in the receiver's hello: this client may send a CloneRequest (its allow_clone policy).
+const CapabilityClone = "clone"
+
 // Hello is the first message of each side after the banner: who is talking and what it can do.
 type Hello struct {
 	Name         string   `json:"name"`    // client name (informational; identity comes from TLS or ssh)
