@@ -29,6 +29,7 @@ type failbackOptions struct {
 	suffix          string
 	shutdownTimeout time.Duration
 	noStart         bool
+	syncOnly        bool
 	yes             bool
 }
 
@@ -51,7 +52,12 @@ starts the guest here again, with a downtime of one small incremental:
 
 The guest here must be shut off; the standby is found by GUEST's name at --standby. The next backup sends
 T1, T2 and the new snapshot as one incremental from SET. Nothing on the receiver is destroyed: failback prints
-the commands that undefine the standby and destroy the clones. Without --yes it prints the plan only.`,
+the commands that undefine the standby and destroy the clones. Without --yes it prints the plan only.
+
+After ` + "`hotzfs migrate`" + ` the clones are DATASET-migrated (the suffix is taken from the migration's record here).
+--sync-only runs step 1 alone, the standby's filesystems frozen through its agent for the snapshot, and
+leaves DATASET-failback in place: run it from cron while the guest runs there, and each run receives only
+what changed since the last. A later failback goes on from there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFailback(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
@@ -61,9 +67,10 @@ the commands that undefine the standby and destroy the clones. Without --yes it 
 	f.StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
 	f.StringVar(&opts.job, "job", "", "job that backs the guest up (default: the first that does)")
 	f.StringVar(&opts.standby, "standby", "", "libvirt URI of the backup host where the guest runs, e.g. qemu+ssh://root@backup1/system")
-	f.StringVar(&opts.suffix, "suffix", "-failover", "the suffix failover gave the clones on the receiver")
+	f.StringVar(&opts.suffix, "suffix", "", "the suffix failover (-failover) or migrate (-migrated) gave the clones on the receiver (default: migrate's if it moved the guest, else -failover)")
 	f.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 2*time.Minute, "how long the standby may take to power off before it is frozen and stopped")
 	f.BoolVar(&opts.noStart, "no-start", false, "leave the guest here shut off")
+	f.BoolVar(&opts.syncOnly, "sync-only", false, "only receive what the standby wrote (it keeps running); the guest here is not touched")
 	f.BoolVar(&opts.yes, "yes", false, "carry out the plan")
 	_ = cmd.MarkFlagRequired("standby")
 	return cmd
@@ -80,6 +87,8 @@ type failbackDisk struct {
 	last     transport.SnapshotInfo // the clone's newest snapshot received into incoming
 	state    localState             // of local, read before anything changes
 	aside    string                 // where local went, once swapped ("" when destroyed)
+	// cloneSnaps are the clone's snapshots on the receiver, as listed before anything changes.
+	cloneSnaps []transport.SnapshotInfo
 }
 
 func runFailback(ctx context.Context, g *globalOptions, w io.Writer, opts failbackOptions, name string) error {
@@ -93,6 +102,16 @@ func runFailback(ctx context.Context, g *globalOptions, w io.Writer, opts failba
 	j, err := jobFor(env.Config, opts.job, "guest "+name, func(j config.Job) bool { return backsGuest(j, name) })
 	if err != nil {
 		return err
+	}
+	migrated, err := job.MigratedGuest(env.Config.StateDir, name)
+	if err != nil {
+		return err
+	}
+	if opts.suffix == "" {
+		opts.suffix = "-failover"
+		if migrated != nil {
+			opts.suffix = migrated.Suffix
+		}
 	}
 	unlock, err := job.Lock(env.Config.StateDir, j.Name)
 	if err != nil {
@@ -119,7 +138,7 @@ func runFailback(ctx context.Context, g *globalOptions, w io.Writer, opts failba
 	}
 	if st, err := here.State(ctx, dom); err != nil {
 		return err
-	} else if st != guest.StateShutoff {
+	} else if st != guest.StateShutoff && !opts.syncOnly {
 		return fmt.Errorf("failback of %s: the guest is %s on this host; shut it off first (virsh shutdown %s): "+
 			"failback replaces its disks", name, st, name)
 	}
@@ -132,10 +151,13 @@ func runFailback(ctx context.Context, g *globalOptions, w io.Writer, opts failba
 	if err != nil {
 		return fmt.Errorf("failback of %s: the standby at %s: %w", name, opts.standby, err)
 	}
-	printFailbackPlan(w, name, j.Target, opts.standby, disks)
+	printFailbackPlan(w, name, j.Target, opts.standby, disks, opts.syncOnly)
 	if !opts.yes {
 		fmt.Fprintln(w, "nothing done: add --yes to carry it out")
 		return nil
+	}
+	if opts.syncOnly {
+		return syncFromStandby(ctx, env, w, client, disks, standby, sdom, j.SnapshotPrefix)
 	}
 
 	start := time.Now()
@@ -144,7 +166,7 @@ func runFailback(ctx context.Context, g *globalOptions, w io.Writer, opts failba
 		return err
 	}
 	down := time.Now()
-	consistency, err := stopStandby(ctx, w, standby, sdom, opts.shutdownTimeout)
+	consistency, err := stopGuest(ctx, w, standby, sdom, opts.shutdownTimeout, "the standby")
 	if err != nil {
 		return err
 	}
@@ -178,7 +200,53 @@ func runFailback(ctx context.Context, g *globalOptions, w io.Writer, opts failba
 		fmt.Fprintf(w, "  zfs destroy -r ROOT/%s   (ROOT: this client's root in the receiver's config)\n", d.clone)
 	}
 	fmt.Fprintln(w, "the clones keep @"+disks[0].set+" on the receiver until they are destroyed")
+	if migrated != nil {
+		if err := job.ClearMigrated(env.Config.StateDir, name); err != nil {
+			return fmt.Errorf("the guest is home, but its migration record stays (%w): remove it, or its backups here leave it out", err)
+		}
+		fmt.Fprintf(w, "its backups here take it again (migrate turned its autostart off: virsh autostart %s, if it had it)\n", name)
+	}
 	return nil
+}
+
+// syncFromStandby receives what the standby wrote since the last round into the -failback datasets here,
+// its filesystems frozen through its agent for the snapshot when the agent answers.
+func syncFromStandby(ctx context.Context, env job.Env, w io.Writer, client *replication.Client, disks []failbackDisk,
+	standby *guest.Client, sdom guest.Domain, prefix string) error {
+	snap := snapshot.Name(prefix, time.Now())
+	if disks[0].last.Name == snap {
+		time.Sleep(time.Second) // snapshot names have a resolution of one second
+		snap = snapshot.Name(prefix, time.Now())
+	}
+	consistency := meta.Crash
+	if _, err := standby.Freeze(ctx, sdom); err != nil {
+		fmt.Fprintf(w, "the standby's agent did not freeze it (%v): its snapshot is crash-consistent\n", err)
+	} else {
+		consistency = meta.FSFrozen
+	}
+	made, err := snapshotClones(client, disks, snap, consistency)
+	if consistency == meta.FSFrozen {
+		if _, terr := standby.Thaw(context.WithoutCancel(ctx), sdom); terr != nil {
+			err = errors.Join(err, fmt.Errorf("thaw the standby: %w (virsh -c URI domfsthaw %s)", terr, sdom.Name))
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := receiveRound(ctx, env, w, client, disks, made); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "synced @%s (%s) from the standby into %s; run again for what it writes next\n", snap, consistency,
+		strings.Join(incomingNames(disks), ", "))
+	return nil
+}
+
+func incomingNames(disks []failbackDisk) []string {
+	out := make([]string, len(disks))
+	for i, d := range disks {
+		out[i] = d.incoming
+	}
+	return out
 }
 
 // failbackDisks finds the guest's failover clones on the receiver and checks each against its dataset here.
@@ -233,6 +301,7 @@ func failbackDisks(ctx context.Context, env job.Env, client *replication.Client,
 		}
 		d.set, d.setGUID = set, info.OriginGUID
 		d.incoming = d.local + "-failback"
+		d.cloneSnaps = info.Snapshots
 	}
 	for _, d := range disks[1:] {
 		if d.set != disks[0].set {
@@ -271,17 +340,64 @@ func checkLocal(ctx context.Context, z *zfs.Runner, d *failbackDisk) error {
 	if there, err := z.Exists(ctx, d.incoming); err != nil {
 		return err
 	} else if there {
-		return fmt.Errorf("%s exists (left by an earlier failback?): zfs destroy -r %s, then run the failback again", d.incoming, d.incoming)
+		if err := goOnFrom(ctx, z, d); err != nil {
+			return err
+		}
 	}
 	d.state, err = readLocal(ctx, z, d.local, d.set, snaps)
 	return err
 }
 
-func printFailbackPlan(w io.Writer, name, target, standby string, disks []failbackDisk) {
-	fmt.Fprintf(w, "plan: bring %s home from the standby at %s (its failover clones of @%s on target %q)\n", name, standby, disks[0].set, target)
+// goOnFrom takes up an incoming dataset an earlier failback --sync-only left: a clone of local@set whose
+// newest snapshot the receiver's clone has too (same name and GUID) is where the next round starts.
+// Anything else in the way is refused.
+func goOnFrom(ctx context.Context, z *zfs.Runner, d *failbackDisk) error {
+	again := fmt.Sprintf("zfs destroy -r %s, then run the failback again", d.incoming)
+	props, err := z.GetProps(ctx, d.incoming, "origin")
+	if err != nil {
+		return err
+	}
+	if props["origin"] != d.local+"@"+d.set {
+		return fmt.Errorf("%s exists and is not a clone of %s@%s (origin %q): %s", d.incoming, d.local, d.set, props["origin"], again)
+	}
+	snaps, err := z.List(ctx, []string{d.incoming}, zfs.ListOptions{Types: []zfs.Type{zfs.Snapshot}, Depth: 1})
+	if err != nil {
+		return err
+	}
+	if len(snaps) == 0 {
+		return fmt.Errorf("%s exists without a snapshot of the standby's (an interrupted failback?): %s", d.incoming, again)
+	}
+	newest := slices.MaxFunc(snaps, func(a, b zfs.Dataset) int { return cmp.Compare(a.CreateTXG, b.CreateTXG) })
+	i := slices.IndexFunc(d.cloneSnaps, func(s transport.SnapshotInfo) bool { return s.Name == newest.Short() && s.GUID == newest.GUID })
+	if i < 0 {
+		return fmt.Errorf("%s@%s, the newest snapshot there, is not on the receiver's %s (pruned there?): the next "+
+			"changes cannot follow it; %s", d.incoming, newest.Short(), d.clone, again)
+	}
+	d.last = d.cloneSnaps[i]
+	return nil
+}
+
+func printFailbackPlan(w io.Writer, name, target, standby string, disks []failbackDisk, syncOnly bool) {
+	verb := "bring " + name + " home"
+	if syncOnly {
+		verb = "receive what " + name + " wrote"
+	}
+	fmt.Fprintf(w, "plan: %s from the standby at %s (its clones of @%s on target %q)\n", verb, standby, disks[0].set, target)
 	for _, d := range disks {
-		fmt.Fprintf(w, "  %s: the changes of %s since @%s arrive in %s, which then replaces %s\n", d.local, d.clone, d.set, d.incoming, d.local)
+		since := "@" + d.set
+		if d.last.Name != "" {
+			since = "@" + d.last.Name + ", already here"
+		}
+		if syncOnly {
+			fmt.Fprintf(w, "  %s: the changes of %s since %s arrive in %s\n", d.local, d.clone, since, d.incoming)
+			continue
+		}
+		fmt.Fprintf(w, "  %s: the changes of %s since %s arrive in %s, which then replaces %s\n", d.local, d.clone, since, d.incoming, d.local)
 		fmt.Fprintf(w, "    the original holds %s\n", d.state.describe(d.set))
+	}
+	if syncOnly {
+		fmt.Fprintln(w, "  the standby keeps running; the guest here is not touched")
+		return
 	}
 	fmt.Fprintf(w, "  the standby keeps running for the first pass, then is shut down for the last one; %s here is started after\n", name)
 }
@@ -289,26 +405,41 @@ func printFailbackPlan(w io.Writer, name, target, standby string, disks []failba
 // pullRound has the receiver snapshot every clone at once as @snap, then receives each clone's changes since
 // the last round (the first round: since the set, as a new clone of the set here).
 func pullRound(ctx context.Context, env job.Env, w io.Writer, client *replication.Client, disks []failbackDisk, snap string, c meta.Consistency) error {
+	made, err := snapshotClones(client, disks, snap, c)
+	if err != nil {
+		return err
+	}
+	return receiveRound(ctx, env, w, client, disks, made)
+}
+
+// snapshotClones has the receiver snapshot every clone at once as @snap and returns each clone's snapshot.
+func snapshotClones(client *replication.Client, disks []failbackDisk, snap string, c meta.Consistency) (map[string]transport.SnapshotInfo, error) {
 	clones := make([]string, len(disks))
 	for i, d := range disks {
 		clones[i] = d.clone
 	}
 	resp, err := client.Snapshot(&transport.SnapshotRequest{Datasets: clones, Name: snap, Consistency: string(c)})
 	if err != nil {
-		return fmt.Errorf("snapshot the failover clones on the receiver: %w", err)
+		return nil, fmt.Errorf("snapshot the clones on the receiver: %w", err)
 	}
 	made := map[string]transport.SnapshotInfo{}
 	for _, info := range resp.Datasets {
-		if len(info.Snapshots) == 1 && info.Snapshots[0].Name == snap {
-			made[info.Name] = info.Snapshots[0]
+		made[info.Name] = info.Snapshots[0] // the client checked: one each, named snap
+	}
+	for _, d := range disks {
+		if _, ok := made[d.clone]; !ok {
+			return nil, fmt.Errorf("the receiver did not report @%s of %s", snap, d.clone)
 		}
 	}
+	return made, nil
+}
+
+// receiveRound receives each clone's snapshot of made, incrementally from what came last (the first
+// time: from the set, as a new clone of the set here).
+func receiveRound(ctx context.Context, env job.Env, w io.Writer, client *replication.Client, disks []failbackDisk, made map[string]transport.SnapshotInfo) error {
 	for i := range disks {
 		d := &disks[i]
-		s, ok := made[d.clone]
-		if !ok {
-			return fmt.Errorf("the receiver did not report @%s of %s", snap, d.clone)
-		}
+		s := made[d.clone]
 		req := &transport.SendRequest{Dataset: d.clone, Snapshot: s.Name, GUID: s.GUID, Compression: transport.CompressionDefault}
 		opts := zfs.ReceiveOptions{NoMount: true}
 		if d.last.Name == "" {
@@ -335,18 +466,19 @@ func pullRound(ctx context.Context, env job.Env, w io.Writer, client *replicatio
 	return nil
 }
 
-// stopStandby powers the standby off and says how consistent its disks were left: offline when the guest shut
-// down, fs-frozen when it did not within timeout and its agent froze it before it was stopped, crash otherwise.
-func stopStandby(ctx context.Context, w io.Writer, c *guest.Client, dom guest.Domain, timeout time.Duration) (meta.Consistency, error) {
+// stopGuest powers a guest off (what names it in messages) and says how consistent its disks were left:
+// offline when the guest shut down, fs-frozen when it did not within timeout and its agent froze it before
+// it was stopped, crash otherwise.
+func stopGuest(ctx context.Context, w io.Writer, c *guest.Client, dom guest.Domain, timeout time.Duration, what string) (meta.Consistency, error) {
 	if st, err := c.State(ctx, dom); err != nil {
 		return "", err
 	} else if st == guest.StateShutoff {
-		fmt.Fprintf(w, "the standby %s is shut off\n", dom.Name)
+		fmt.Fprintf(w, "%s (%s) is shut off\n", what, dom.Name)
 		return meta.Offline, nil
 	}
-	fmt.Fprintf(w, "shutting the standby %s down (up to %s)\n", dom.Name, timeout)
+	fmt.Fprintf(w, "shutting %s (%s) down (up to %s)\n", what, dom.Name, timeout)
 	if err := c.Shutdown(ctx, dom); err != nil {
-		fmt.Fprintf(w, "the standby did not take the shutdown request (%v)\n", err)
+		fmt.Fprintf(w, "%s did not take the shutdown request (%v)\n", what, err)
 	} else if off, err := waitShutoff(ctx, c, dom, timeout); err != nil {
 		return "", err
 	} else if off {
@@ -354,16 +486,16 @@ func stopStandby(ctx context.Context, w io.Writer, c *guest.Client, dom guest.Do
 	}
 	consistency := meta.Crash
 	if _, err := c.Freeze(ctx, dom); err != nil {
-		fmt.Fprintf(w, "the standby did not power off and its agent did not freeze it (%v): stopping it as in a power cut\n", err)
+		fmt.Fprintf(w, "%s did not power off and its agent did not freeze it (%v): stopping it as in a power cut\n", what, err)
 	} else {
 		consistency = meta.FSFrozen
-		fmt.Fprintln(w, "the standby did not power off: its filesystems are frozen; stopping it")
+		fmt.Fprintf(w, "%s did not power off: its filesystems are frozen; stopping it\n", what)
 	}
 	if err := c.Destroy(ctx, dom); err != nil {
 		if consistency == meta.FSFrozen {
 			_, _ = c.Thaw(context.WithoutCancel(ctx), dom)
 		}
-		return "", fmt.Errorf("stop the standby %s: %w", dom.Name, err)
+		return "", fmt.Errorf("stop %s (%s): %w", what, dom.Name, err)
 	}
 	return consistency, nil
 }

@@ -5,12 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hotzfs/hotzfs/internal/loopback"
 	"github.com/hotzfs/hotzfs/internal/zfstest"
+	"github.com/hotzfs/hotzfs/transport"
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
@@ -168,5 +170,57 @@ func receiveStream(t *testing.T, ctx context.Context, z *zfs.Runner, send zfs.Se
 	defer stream.Close()
 	if err := z.Receive(ctx, into, recv, stream); err != nil {
 		t.Fatalf("receive %s into %s: %v", send.Snapshot, into, err)
+	}
+}
+
+// TestRealFailbackGoesOnFromAnEarlierSync: a DATASET-failback that an earlier failback --sync-only left (a
+// clone of DATASET@SET holding the standby's @T1) is taken up where it stopped, when the receiver's clone
+// still has that @T1 with the same GUID; it is refused when the receiver's clone no longer has it, or when
+// DATASET-failback is not a clone of DATASET@SET.
+func TestRealFailbackGoesOnFromAnEarlierSync(t *testing.T) {
+	zfstest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	z := zfs.NewRunner(loopback.Logger())
+	src, dst := zfstest.Pool(t, 256), zfstest.Pool(t, 256)
+	const set, t1 = "hotzfs_20261204T010000Z", "hotzfs_20261204T020000Z"
+	vol := src + "/disk0"
+	zfstest.Run(t, "zfs", "create", "-V", "8M", vol)
+	zfstest.WaitDevice(t, "/dev/zvol/"+vol)
+	writeDev(t, "/dev/zvol/"+vol, 1, 1<<20)
+	zfstest.Run(t, "zfs", "snapshot", vol+"@"+set)
+	received, clone := dst+"/disk0", dst+"/disk0-migrated"
+	zfstest.Run(t, "sh", "-c", "zfs send "+vol+"@"+set+" | zfs receive -u "+received)
+	zfstest.Run(t, "zfs", "clone", received+"@"+set, clone)
+	zfstest.WaitDevice(t, "/dev/zvol/"+clone)
+	writeDev(t, "/dev/zvol/"+clone, 2, 1<<20)
+	zfstest.Run(t, "zfs", "snapshot", clone+"@"+t1)
+	incoming := vol + "-failback"
+	receiveStream(t, ctx, z, zfs.SendOptions{Snapshot: clone + "@" + t1, From: received + "@" + set}, incoming,
+		zfs.ReceiveOptions{NoMount: true, Set: map[string]string{"origin": vol + "@" + set}})
+	guid, err := strconv.ParseUint(strings.TrimSpace(zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", clone+"@"+t1)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d := failbackDisk{local: vol, set: set, incoming: incoming, clone: "disk0-migrated",
+		cloneSnaps: []transport.SnapshotInfo{{Name: t1, GUID: guid}}}
+	if err := goOnFrom(ctx, z, &d); err != nil {
+		t.Fatalf("an earlier sync's %s: %v", incoming, err)
+	}
+	if d.last.Name != t1 || d.last.GUID != guid {
+		t.Errorf("goes on from %+v, want @%s guid %d", d.last, t1, guid)
+	}
+	gone := failbackDisk{local: vol, set: set, incoming: incoming, clone: "disk0-migrated",
+		cloneSnaps: []transport.SnapshotInfo{{Name: t1, GUID: guid + 1}}}
+	if err := goOnFrom(ctx, z, &gone); err == nil || !strings.Contains(err.Error(), "zfs destroy -r "+incoming) {
+		t.Errorf("the receiver's clone without that @%s: %v, want a refusal that says what to do", t1, err)
+	}
+	other := src + "/other"
+	zfstest.Run(t, "zfs", "create", "-V", "8M", other)
+	stray := failbackDisk{local: vol, set: set, incoming: other, clone: "disk0-migrated",
+		cloneSnaps: []transport.SnapshotInfo{{Name: t1, GUID: guid}}}
+	if err := goOnFrom(ctx, z, &stray); err == nil || !strings.Contains(err.Error(), "not a clone of "+vol+"@"+set) {
+		t.Errorf("a dataset in the way that is no clone of the set: %v, want it refused", err)
 	}
 }
