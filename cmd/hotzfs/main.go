@@ -104,7 +104,7 @@ func newRootCmd() *cobra.Command {
 	g := &globalOptions{}
 	g.register(root)
 	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd(), newGuardCmd(g),
-		newRestoreCmd(g), newListCmd(g), newDaemonCmd(g), newStatusCmd(), newCheckCmd(), newFailoverCmd(g), newFailbackCmd(g),
+		newRestoreCmd(g), newListCmd(g), newDaemonCmd(g), newStatusCmd(), newCheckCmd(), newFailoverCmd(g), newFailbackCmd(g), newMigrateCmd(g),
 		newRunCmd(g, "backup", "Snapshot, replicate and prune the configured jobs (all, or those named): the one-shot for cron", job.AllSteps),
 		newRunCmd(g, "snapshot", "Take the jobs' snapshots (guests quiesced) without replicating", job.Steps{Snapshot: true}),
 		newRunCmd(g, "replicate", "Send the jobs' snapshots to their targets", job.Steps{Replicate: true}),
