@@ -118,16 +118,26 @@ func (g guestStorage) domainXML(t *testing.T, name string) string {
 	return x
 }
 
-// writers start, in the guest, an fsynced counter on each of its two disks.
+// writers start, in the guest, an fsynced counter on each of its two disks (file counter), going on from
+// what the file holds.
 func writers(t *testing.T, rig *guesttest.Rig, name string) {
 	t.Helper()
+	counterWriters(t, rig, name, "counter")
+}
+
+func counterWriters(t *testing.T, rig *guesttest.Rig, name, file string) {
+	t.Helper()
+	have := 0
 	for _, dir := range []string{"/data", "/data2"} {
-		rig.Exec(t, name, `setsid sh -c 'i=0; while :; do i=$((i+1)); echo "$i" >>`+dir+`/counter; `+
-			`sync -d `+dir+`/counter; usleep 20000; done' </dev/null >/dev/null 2>&1 &`)
+		f := dir + "/" + file
+		n := countLines(rig.Exec(t, name, "cat "+f+" 2>/dev/null || true"))
+		have = max(have, n)
+		rig.Exec(t, name, `setsid sh -c 'i=`+strconv.Itoa(n)+`; while :; do i=$((i+1)); echo "$i" >>`+f+`; `+
+			`sync -d `+f+`; usleep 20000; done' </dev/null >/dev/null 2>&1 &`)
 	}
-	guesttest.WaitFor(t, 120*time.Second, "the counter writers", func() bool {
-		return countLines(rig.Exec(t, name, "cat /data/counter 2>/dev/null || true")) >= 10 &&
-			countLines(rig.Exec(t, name, "cat /data2/counter 2>/dev/null || true")) >= 10
+	guesttest.WaitFor(t, 120*time.Second, "the "+file+" writers", func() bool {
+		return countLines(rig.Exec(t, name, "cat /data/"+file+" 2>/dev/null || true")) >= have+10 &&
+			countLines(rig.Exec(t, name, "cat /data2/"+file+" 2>/dev/null || true")) >= have+10
 	})
 }
 
@@ -150,7 +160,9 @@ type hotzfs struct {
 	bin, dir, sender, receiver string
 }
 
-func startHotzfs(t *testing.T, s setup, dstPool, guestName string) *hotzfs {
+// startHotzfs starts the receiver on dstPool with client hv1's policy (YAML flow mapping) and writes hv1's
+// config backing up guestName.
+func startHotzfs(t *testing.T, s setup, dstPool, guestName, policy string) *hotzfs {
 	t.Helper()
 	dir := t.TempDir()
 	h := &hotzfs{bin: s.hotzfs, dir: dir, sender: filepath.Join(dir, "hotzfs.yaml"), receiver: filepath.Join(dir, "receiver.yaml")}
@@ -162,8 +174,8 @@ func startHotzfs(t *testing.T, s setup, dstPool, guestName string) *hotzfs {
 tls: {ca: %[1]s/ca.crt, cert: %[1]s/localhost.crt, key: %[1]s/localhost.key}
 root: %[2]s/backup
 clients:
-  hv1: {}
-`, pki, dstPool))
+  hv1: %[3]s
+`, pki, dstPool, policy))
 	ready := filepath.Join(dir, "addr")
 	serve := exec.Command(h.bin, "serve", "--config", h.receiver, "--log-format", "text", "--log-level", "warn",
 		"--ready-file", ready)
@@ -210,15 +222,22 @@ jobs:
 
 func (h *hotzfs) run(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := h.try(t, args...)
+	if err != nil {
+		t.Fatalf("hotzfs %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// try runs hotzfs and returns its stdout and stderr together, and how it exited.
+func (h *hotzfs) try(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	cmd := exec.Command(h.bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	t.Logf("hotzfs %s:\n%s%s", strings.Join(args, " "), stdout.String(), stderr.String())
-	if err != nil {
-		t.Fatalf("hotzfs %s: %v", strings.Join(args, " "), err)
-	}
-	return stdout.String()
+	return stdout.String() + stderr.String(), err
 }
 
 // TestNestedBackupRestoreGuestFailover: a guest with two disks on two datasets (a zvol, and an image file on a
@@ -242,7 +261,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	t.Logf("FIGURE nested guest boot to agent: %v", time.Since(start).Round(time.Second))
 	writers(t, hv1, name)
 
-	h := startHotzfs(t, s, dst, name)
+	h := startHotzfs(t, s, dst, name, "{}")
 	for round := 1; round <= 2; round++ {
 		before, _ := counters(t, hv1, name)
 		h.run(t, "backup", "--config", h.sender, "web")
@@ -305,14 +324,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	onCopies(t, backup1.DomainXML(t, name), dst+"/backup/hv1/hosts/hv1/", 2)
 
 	// The standby writes on both disks; hv1 comes back, and failback brings the guest home with those writes.
-	for _, dir := range []string{"/data", "/data2"} {
-		backup1.Exec(t, name, `echo standby-`+snapSet+` >`+dir+`/standby && sync -d `+dir+`/standby && `+
-			`setsid sh -c 'i=0; while :; do i=$((i+1)); echo "$i" >>`+dir+`/standby-counter; `+
-			`sync -d `+dir+`/standby-counter; usleep 20000; done' </dev/null >/dev/null 2>&1 &`)
-	}
-	guesttest.WaitFor(t, 120*time.Second, "the standby's counter writers", func() bool {
-		return countLines(backup1.Exec(t, name, "cat /data/standby-counter /data2/standby-counter 2>/dev/null || true")) >= 20
-	})
+	standbyWrites(t, backup1, name, "standby-"+snapSet)
 	s1, s2 := standbyCounters(t, backup1, name)
 	start = time.Now()
 	out := h.run(t, "failback", "--config", h.sender, "--standby", uriBackup1, "--shutdown-timeout", "10s", "--yes", name)
@@ -322,17 +334,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 	if st := backup1.State(t, name); st != "shutoff" {
 		t.Errorf("the standby is %s after the failback, want shutoff", st)
 	}
-	for _, dir := range []string{"/data", "/data2"} {
-		if got := strings.TrimSpace(hv1.Exec(t, name, "cat "+dir+"/standby")); got != "standby-"+snapSet {
-			t.Errorf("hv1's guest: %s/standby = %q: the standby's write did not come home", dir, got)
-		}
-	}
-	h1, h2 := standbyCounters(t, hv1, name)
-	if h1 < s1 || h2 < s2 {
-		t.Errorf("hv1's guest has the standby's counters 1..%d and 1..%d, but the standby had written 1..%d and 1..%d "+
-			"before the failback began", h1, h2, s1, s2)
-	}
-	t.Logf("failed-back guest on hv1: the standby's counters 1..%d (≥ %d) and 1..%d (≥ %d), complete", h1, s1, h2, s2)
+	cameHome(t, hv1, name, "standby-"+snapSet, s1, s2)
 	// hv1 had written after the set before it failed: those writes are kept aside, not lost.
 	for _, ds := range []string{g.zvol, g.images} {
 		if aside := zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-d", "1", ds[:strings.LastIndexByte(ds, '/')]); !strings.Contains(aside, ds+"-before-failback-") {
@@ -357,6 +359,165 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 			}
 		}
 	}
+
+	// This receiver does not let hv1 clone there (no allow_clone): migrate refuses before anything is done,
+	// and the guest runs on.
+	last := latestSet(t, g.zvol)
+	out, err := h.try(t, "migrate", "--config", h.sender, "--to", uriBackup1, "--yes", name)
+	if err == nil || !strings.Contains(out, "allow_clone: true") {
+		t.Errorf("migrate without allow_clone on the receiver: %v, output without the policy's name", err)
+	}
+	if st := hv1.State(t, name); st != "running" {
+		t.Errorf("the guest is %s on hv1 after the refused migrate, want running", st)
+	}
+	if now := latestSet(t, g.zvol); now != last {
+		t.Errorf("the refused migrate took a snapshot (@%s after @%s)", now, last)
+	}
+}
+
+// TestNestedMigrate: hotzfs migrate moves a running guest with two disks from hv1 to backup1, where the
+// receiver lets hv1 clone (allow_clone): backups while it runs, then a last small incremental with it stopped,
+// and it boots on backup1 on clones of that set with everything it wrote before the migrate began. Before
+// that, a migrate whose clone the receiver refuses after the guest was stopped (a dataset in the way) starts
+// the guest on hv1 again, and nothing is defined on backup1. While the guest runs on backup1, hv1's backups
+// leave it out, and failback --sync-only brings its writes to hv1 incrementally with the guest running;
+// failback then moves it home, and hv1's backups take it again, incrementally from the migration's set.
+func TestNestedMigrate(t *testing.T) {
+	s := loadSetup(t)
+	hv1 := guesttest.Connect(t, uriHV1, s.guestDir)
+	backup1 := guesttest.Connect(t, uriBackup1, s.guestDir)
+	src, dst := zfstest.Pool(t, 768), zfstest.Pool(t, 768)
+	g := makeGuestStorage(t, s, src)
+	name := guesttest.DomainPrefix + "nested-mig"
+	hv1.DefineAndStart(t, g.domainXML(t, name))
+	hv1.WaitAgent(t, name)
+	writers(t, hv1, name)
+	h := startHotzfs(t, s, dst, name, "{allow_clone: true}")
+	h.run(t, "backup", "--config", h.sender, "web")
+	received := func(ds string) string { return dst + "/backup/hv1/hosts/hv1/" + ds }
+	migrate := []string{"migrate", "--config", h.sender, "--to", uriBackup1, "--shutdown-timeout", "10s", "--yes", name}
+
+	// A dataset in the way of the zvol's clone: the receiver refuses the clone, after the guest was stopped
+	// for the last incremental, and migrate starts the guest on hv1 again.
+	obstacle := received(g.zvol) + "-migrated"
+	zfstest.Run(t, "zfs", "create", obstacle)
+	out, err := h.try(t, migrate...)
+	if err == nil || !strings.Contains(out, "runs here again") {
+		t.Fatalf("migrate with a dataset in the way of a clone: %v; want a failure that says the guest runs here again", err)
+	}
+	if st := hv1.State(t, name); st != "running" {
+		t.Fatalf("the guest is %s on hv1 after the failed migrate, want running", st)
+	}
+	if backup1.Defined(t, name) {
+		t.Errorf("the failed migrate defined %s on backup1", name)
+	}
+	if clones := zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-r", dst); strings.Contains(clones, received(g.images)+"-migrated") {
+		t.Errorf("the refused clone request left a clone:\n%s", clones)
+	}
+	hv1.WaitAgent(t, name)
+	zfstest.Run(t, "zfs", "destroy", obstacle)
+	writers(t, hv1, name) // they stopped with the guest: on from where they were
+	w1, w2 := counters(t, hv1, name)
+
+	out = h.run(t, migrate...)
+	backup1.RemoveAtEnd(t, name)
+	backup1.WaitAgent(t, name)
+	t.Logf("FIGURE migrate: %s", lineWith(out, "down for"))
+	if st := hv1.State(t, name); st != "shutoff" {
+		t.Errorf("the guest is %s on hv1 after the migrate, want shutoff", st)
+	}
+	m1, m2 := counters(t, backup1, name)
+	if m1 < w1 || m2 < w2 {
+		t.Fatalf("the migrated guest has counters 1..%d and 1..%d, but the guest had written 1..%d and 1..%d "+
+			"before the migrate began", m1, m2, w1, w2)
+	}
+	t.Logf("migrated guest on backup1: counters 1..%d (≥ %d) and 1..%d (≥ %d), complete", m1, w1, m2, w2)
+	onCopies(t, backup1.DomainXML(t, name), dst+"/backup/hv1/hosts/hv1/", 2)
+	set := latestSet(t, g.zvol)
+
+	// hv1's backups leave the migrated guest out: its datasets here keep the set as their newest snapshot.
+	out = h.run(t, "backup", "--config", h.sender, "web")
+	if now := latestSet(t, g.zvol); now != set {
+		t.Errorf("a backup on hv1 snapshotted the migrated guest's disk (@%s after @%s)", now, set)
+	}
+
+	// While the guest runs on backup1, failback --sync-only brings its writes to hv1, incrementally.
+	standbyWrites(t, backup1, name, "migrated-"+set)
+	sync := []string{"failback", "--config", h.sender, "--standby", uriBackup1, "--sync-only", "--yes", name}
+	h.run(t, sync...)
+	first := latestSet(t, g.zvol+"-failback")
+	out = h.run(t, sync...)
+	if !strings.Contains(out, "(since @"+first+")") {
+		t.Errorf("the second sync did not go on from the first's @%s", first)
+	}
+	for _, ds := range []string{g.zvol, g.images} {
+		snap := latestSet(t, ds+"-failback")
+		here := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", ds+"-failback@"+snap)
+		there := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", received(ds)+"-migrated@"+snap)
+		if here != there {
+			t.Errorf("%s-failback@%s: guid %s here, %s on the receiver's clone", ds, snap, strings.TrimSpace(here), strings.TrimSpace(there))
+		}
+	}
+	if st := backup1.State(t, name); st != "running" {
+		t.Errorf("the guest is %s on backup1 after failback --sync-only, want running", st)
+	}
+
+	// failback moves it home, with what it wrote on backup1.
+	s1, s2 := standbyCounters(t, backup1, name)
+	out = h.run(t, "failback", "--config", h.sender, "--standby", uriBackup1, "--shutdown-timeout", "10s", "--yes", name)
+	hv1.WaitAgent(t, name)
+	t.Logf("FIGURE failback after migrate: %s", lineWith(out, "here: down for"))
+	if st := backup1.State(t, name); st != "shutoff" {
+		t.Errorf("the guest is %s on backup1 after the failback, want shutoff", st)
+	}
+	cameHome(t, hv1, name, "migrated-"+set, s1, s2)
+	for _, ds := range []string{g.zvol, g.images} {
+		parent := ds[:strings.LastIndexByte(ds, '/')]
+		if list := zfstest.Run(t, "zfs", "list", "-H", "-o", "name", "-d", "1", parent); strings.Contains(list, "-before-failback-") {
+			t.Errorf("hv1 held nothing after the migration's set, yet something was kept aside:\n%s", list)
+		}
+	}
+	h.run(t, "backup", "--config", h.sender, "web")
+	newest := latestSet(t, g.zvol)
+	if newest == set {
+		t.Fatalf("the backup after the failback took no snapshot of the guest")
+	}
+	for _, ds := range []string{g.zvol, g.images} {
+		for _, snap := range []string{set, latestSet(t, ds)} {
+			local := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", ds+"@"+snap)
+			remote := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", received(ds)+"@"+snap)
+			if local != remote {
+				t.Errorf("%s@%s: guid %s here, %s on the receiver", ds, snap, strings.TrimSpace(local), strings.TrimSpace(remote))
+			}
+		}
+	}
+}
+
+// standbyWrites has the guest on the standby write tag to a file on each disk, and start an fsynced counter
+// (standby-counter) on each.
+func standbyWrites(t *testing.T, rig *guesttest.Rig, name, tag string) {
+	t.Helper()
+	for _, dir := range []string{"/data", "/data2"} {
+		rig.Exec(t, name, `echo `+tag+` >`+dir+`/standby && sync -d `+dir+`/standby`)
+	}
+	counterWriters(t, rig, name, "standby-counter")
+}
+
+// cameHome checks that the guest on hv1 has what the standby wrote: the tag on each disk, and at least the
+// standby's counters 1..s1 and 1..s2, complete.
+func cameHome(t *testing.T, hv1 *guesttest.Rig, name, tag string, s1, s2 int) {
+	t.Helper()
+	for _, dir := range []string{"/data", "/data2"} {
+		if got := strings.TrimSpace(hv1.Exec(t, name, "cat "+dir+"/standby")); got != tag {
+			t.Errorf("hv1's guest: %s/standby = %q, want %q: the standby's write did not come home", dir, got, tag)
+		}
+	}
+	h1, h2 := standbyCounters(t, hv1, name)
+	if h1 < s1 || h2 < s2 {
+		t.Errorf("hv1's guest has the standby's counters 1..%d and 1..%d, but the standby had written 1..%d and 1..%d "+
+			"before the failback began", h1, h2, s1, s2)
+	}
+	t.Logf("guest home on hv1: the standby's counters 1..%d (≥ %d) and 1..%d (≥ %d), complete", h1, s1, h2, s2)
 }
 
 // standbyCounters reads the counters the standby wrote and checks each is the complete records 1..n.
