@@ -349,15 +349,7 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 		t.Fatalf("fsfreeze status after the backup = %q, %v; want thawed", st, err)
 	}
 	for _, ds := range []string{g.zvol, g.images} {
-		received := dst + "/backup/hv1/hosts/hv1/" + ds
-		for _, snap := range []string{snapSet, failbackSnap, latestSet(t, ds)} {
-			local := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", ds+"@"+snap)
-			remote := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", received+"@"+snap)
-			if local != remote {
-				t.Errorf("%s@%s: guid %s here, %s on the receiver: the chain from the set did not go on", ds, snap,
-					strings.TrimSpace(local), strings.TrimSpace(remote))
-			}
-		}
+		sameGUIDs(t, ds, dst+"/backup/hv1/hosts/hv1/"+ds, snapSet, failbackSnap, latestSet(t, ds))
 	}
 
 	// This receiver does not let hv1 clone there (no allow_clone): migrate refuses before anything is done,
@@ -451,12 +443,7 @@ func TestNestedMigrate(t *testing.T) {
 		t.Errorf("the second sync did not go on from the first's @%s", first)
 	}
 	for _, ds := range []string{g.zvol, g.images} {
-		snap := latestSet(t, ds+"-failback")
-		here := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", ds+"-failback@"+snap)
-		there := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", received(ds)+"-migrated@"+snap)
-		if here != there {
-			t.Errorf("%s-failback@%s: guid %s here, %s on the receiver's clone", ds, snap, strings.TrimSpace(here), strings.TrimSpace(there))
-		}
+		sameGUIDs(t, ds+"-failback", received(ds)+"-migrated", latestSet(t, ds+"-failback"))
 	}
 	if st := backup1.State(t, name); st != "running" {
 		t.Errorf("the guest is %s on backup1 after failback --sync-only, want running", st)
@@ -483,12 +470,18 @@ func TestNestedMigrate(t *testing.T) {
 		t.Fatalf("the backup after the failback took no snapshot of the guest")
 	}
 	for _, ds := range []string{g.zvol, g.images} {
-		for _, snap := range []string{set, latestSet(t, ds)} {
-			local := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", ds+"@"+snap)
-			remote := zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", received(ds)+"@"+snap)
-			if local != remote {
-				t.Errorf("%s@%s: guid %s here, %s on the receiver", ds, snap, strings.TrimSpace(local), strings.TrimSpace(remote))
-			}
+		sameGUIDs(t, ds, received(ds), set, latestSet(t, ds))
+	}
+}
+
+// sameGUIDs checks that each snapshot of here is on there with the same GUID: the chain goes on.
+func sameGUIDs(t *testing.T, here, there string, snaps ...string) {
+	t.Helper()
+	for _, snap := range snaps {
+		a := strings.TrimSpace(zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", here+"@"+snap))
+		b := strings.TrimSpace(zfstest.Run(t, "zfs", "get", "-H", "-o", "value", "guid", there+"@"+snap))
+		if a != b {
+			t.Errorf("%s@%s: guid %s, but %s@%s has %s: the chain did not go on", here, snap, a, there, snap, b)
 		}
 	}
 }
