@@ -7,7 +7,7 @@
 # zfs (real OpenZFS 2.1 and 2.3 in the test VM: test/zfs-suite.sh), guest (libvirt with a real guest running
 # qemu-guest-agent: test/guest/run-tests.sh), e2e (a guest on a zvol of the OpenZFS VM, backed up hot,
 # restored and booted: test/e2e/run.sh), nested (libvirt and ZFS on one host, the OpenZFS 2.3 VM with nested guests:
-# a whole guest restored and booted, failover to a second libvirtd: test/nested/run.sh), demo (the README's demo,
+# a whole guest restored and booted, failover to a second libvirtd, failback, migrate: test/nested/run.sh), demo (the README's demo,
 # demo/run.sh, in the test VM), package
 # (goreleaser check and a snapshot build: static binaries, deb and rpm). Each tier installs what it needs. The last line is the total:
 # "tests: N passed, N failed, N skipped". Exits non-zero if any tier failed.

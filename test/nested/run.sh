@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh — the nested-guest tier: restore a whole guest, fail over, with real guests where libvirt and ZFS share
+# run.sh — the nested-guest tier: restore a whole guest, fail over, fail back, migrate, with real guests where libvirt and ZFS share
 # a host. See the package comment of test/nested/nested_test.go.
 #
 # Usage: test/nested/run.sh [go test flags for the test binary, e.g. -test.run X]
