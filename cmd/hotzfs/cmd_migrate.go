@@ -111,6 +111,9 @@ func runMigrate(ctx context.Context, g *globalOptions, w io.Writer, opts migrate
 	if err != nil {
 		return err
 	}
+	if st != guest.StateRunning && st != guest.StateShutoff {
+		return fmt.Errorf("migrate %s: the guest is %s here; resume it (virsh resume %s) or shut it off first", name, st, name)
+	}
 	xml, err := here.XML(ctx, dom, true)
 	if err != nil {
 		return err
