@@ -49,7 +49,9 @@ func NewClient(ctx context.Context, c net.Conn, name, version string) (*Client, 
 }
 
 // Offers reports whether the receiver's hello lists capability c, e.g. transport.CapabilityClone.
-func (c *Client) Offers(capability string) bool { return slices.Contains(c.Peer.Capabilities, capability) }
+func (c *Client) Offers(capability string) bool {
+	return slices.Contains(c.Peer.Capabilities, capability)
+}
 
 // Close ends the session.
 func (c *Client) Close() error { return c.conn.Close() }
