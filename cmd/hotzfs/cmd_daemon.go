@@ -23,7 +23,7 @@ func newDaemonCmd(g *globalOptions) *cobra.Command {
 same job waits its turn through the job's lock (exit code 4). SIGHUP lets running jobs finish, then reloads
 the config (a config with errors is refused and the old one stays). SIGTERM or SIGINT cancels running jobs —
 guests are thawed and interrupted receives stay resumable — and exits.`,
-		Args: cobra.NoArgs,
+		Args: positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDaemon(cmd.Context(), g, opts)
 		},

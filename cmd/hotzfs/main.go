@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -64,24 +65,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hotzfs:", err)
 		os.Exit(exitFailure)
 	}
-	root := newRootCmd()
-	err = root.ExecuteContext(ctx)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stopProfile()
-	os.Exit(exitCode(ctx, err))
+	os.Exit(code)
 }
 
-func exitCode(ctx context.Context, err error) int {
+// execute runs one command line and returns its exit code, having printed its error, if any, to stderr.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return exitCode(ctx, root.ExecuteContext(ctx), stderr)
+}
+
+func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "hotzfs:", ee.err)
+			fmt.Fprintln(stderr, "hotzfs:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "hotzfs:", err)
+	fmt.Fprintln(stderr, "hotzfs:", err)
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
@@ -93,15 +102,20 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
+	g := &globalOptions{}
+	root := commandGroup(&cobra.Command{
 		Use:           "hotzfs",
 		Short:         "Hot backup and replication of libvirt guests on ZFS",
 		Long:          "hotzfs freezes libvirt guests through the qemu-guest-agent, takes one atomic ZFS snapshot of all their\ndisks, thaws them at once, and streams incremental zfs send diffs, zstd-compressed, to a receiver.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-	}
+		// Before cobra's own checks of required flags, whose errors are not usage errors.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.stderr = cmd.ErrOrStderr()
+			return requiredFlags(cmd)
+		},
+	})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	g := &globalOptions{}
 	g.register(root)
 	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd(), newGuardCmd(g),
 		newRestoreCmd(g), newListCmd(g), newDaemonCmd(g), newStatusCmd(), newCheckCmd(), newFailoverCmd(g), newFailbackCmd(g), newMigrateCmd(g),
