@@ -13,6 +13,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/snapshot"
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 type runOptions struct {
@@ -58,12 +59,11 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 		defer pp.Close()
 	}
 	var reports []*job.Report
-	failed := 0
 	for _, j := range jobs {
 		rep := job.Run(ctx, env, j, steps)
 		reports = append(reports, rep)
-		if rep.Err != nil {
-			failed++
+		if errors.Is(rep.Err, zfs.ErrNoZFS) {
+			break // the other jobs would fail the same way
 		}
 	}
 	if opts.json {
@@ -75,30 +75,29 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 			printReport(w, r)
 		}
 	}
-	return runOutcome(reports, failed)
+	return runOutcome(reports)
 }
 
-// runOutcome maps the reports to the exit code table.
-func runOutcome(reports []*job.Report, failed int) error {
-	if failed == 0 {
-		return nil
-	}
-	var errs []error
+// runOutcome maps the reports to the exit code table. Their errors are in the printed report, so the error
+// returned carries only the exit code.
+func runOutcome(reports []*job.Report) error {
+	failed := 0
 	locked := true
 	for _, r := range reports {
 		if r.Err != nil {
-			errs = append(errs, r.Err)
+			failed++
 			locked = locked && errors.Is(r.Err, job.ErrLocked)
 		}
 	}
-	err := errors.Join(errs...)
 	switch {
+	case failed == 0:
+		return nil
 	case locked:
-		return exitError{code: exitLocked, err: err}
+		return exitError{code: exitLocked}
 	case failed < len(reports) || partial(reports):
-		return exitError{code: exitPartial, err: err}
+		return exitError{code: exitPartial}
 	}
-	return err
+	return exitError{code: exitFailure}
 }
 
 // partial reports whether some datasets of a failed job still succeeded.
