@@ -61,9 +61,12 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 	var reports []*job.Report
 	for _, j := range jobs {
 		rep := job.Run(ctx, env, j, steps)
+		if rep.Err != nil && ctx.Err() != nil {
+			rep.Err = errInterrupted
+		}
 		reports = append(reports, rep)
-		if errors.Is(rep.Err, zfs.ErrNoZFS) {
-			break // the other jobs would fail the same way
+		if ctx.Err() != nil || errors.Is(rep.Err, zfs.ErrNoZFS) {
+			break // interrupted, or the other jobs would fail the same way
 		}
 	}
 	if opts.json {
@@ -78,23 +81,50 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 	return runOutcome(reports)
 }
 
+// errInterrupted is the error of a job that SIGINT or SIGTERM cut short, in place of what failed because of
+// it. (What runs on regardless, thaws and post hooks, logs its own failures.)
+var errInterrupted = errors.New("interrupted")
+
+// How a job's run ended, as the report gives it.
+const (
+	statusOK          = "ok"
+	statusFailed      = "failed"
+	statusSkipped     = "skipped" // another run holds the job's lock: it is being done
+	statusInterrupted = "interrupted"
+)
+
+// outcome is how r ended.
+func outcome(r *job.Report) string {
+	switch {
+	case r.Err == nil:
+		return statusOK
+	case errors.Is(r.Err, job.ErrLocked):
+		return statusSkipped
+	case errors.Is(r.Err, errInterrupted):
+		return statusInterrupted
+	}
+	return statusFailed
+}
+
 // runOutcome maps the reports to the exit code table. Their errors are in the printed report, so the error
-// returned carries only the exit code.
+// returned carries only the exit code. A job skipped because another run is doing it counts for nothing.
 func runOutcome(reports []*job.Report) error {
-	failed := 0
-	locked := true
+	ran, failed := 0, 0
 	for _, r := range reports {
-		if r.Err != nil {
+		switch outcome(r) {
+		case statusInterrupted:
+			return errInterrupted
+		case statusSkipped:
+			continue
+		case statusFailed:
 			failed++
-			locked = locked && errors.Is(r.Err, job.ErrLocked)
 		}
+		ran++
 	}
 	switch {
 	case failed == 0:
 		return nil
-	case locked:
-		return exitError{code: exitLocked}
-	case failed < len(reports) || partial(reports):
+	case failed < ran || partial(reports):
 		return exitError{code: exitPartial}
 	}
 	return exitError{code: exitFailure}
@@ -129,11 +159,16 @@ func recoverFrozen(ctx context.Context, env job.Env) error {
 }
 
 func printReport(w io.Writer, r *job.Report) {
-	status := "ok"
-	if r.Err != nil {
-		status = "FAILED"
+	status := outcome(r)
+	label := status
+	switch status {
+	case statusSkipped:
+		fmt.Fprintf(w, "job %s: skipped, already running\n", r.Job)
+		return
+	case statusFailed:
+		label = "FAILED"
 	}
-	fmt.Fprintf(w, "job %s: %s in %s\n", r.Job, status, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "job %s: %s in %s\n", r.Job, label, r.Duration.Round(time.Millisecond))
 	if s := r.Snapshot; s != nil {
 		fmt.Fprintf(w, "  snapshot %s: %d dataset(s), freeze window %s, snapshot step %s\n", s.Name, len(s.Snapshots),
 			s.Window.Round(time.Millisecond), s.SnapTime.Round(time.Millisecond))
@@ -173,7 +208,7 @@ func printReport(w io.Writer, r *job.Report) {
 			fmt.Fprintf(w, "    receiver kept @%s\n", ref)
 		}
 	}
-	if r.Err != nil {
+	if status == statusFailed {
 		fmt.Fprintf(w, "  error: %v\n", r.Err)
 	}
 }
@@ -200,6 +235,7 @@ func humanBytes(n uint64) string {
 
 type jsonReport struct {
 	Job        string            `json:"job"`
+	Status     string            `json:"status"` // ok, failed, skipped (already running) or interrupted
 	Started    time.Time         `json:"started"`
 	DurationMS int64             `json:"duration_ms"`
 	Snapshot   string            `json:"snapshot,omitempty"`
@@ -221,7 +257,7 @@ type jsonReplication struct {
 func jsonReports(reports []*job.Report) []jsonReport {
 	var out []jsonReport
 	for _, r := range reports {
-		jr := jsonReport{Job: r.Job, Started: r.Started, DurationMS: r.Duration.Milliseconds(), Pruned: r.Pruned}
+		jr := jsonReport{Job: r.Job, Status: outcome(r), Started: r.Started, DurationMS: r.Duration.Milliseconds(), Pruned: r.Pruned}
 		if r.Snapshot != nil {
 			jr.Snapshot, jr.WindowMS = r.Snapshot.Name, r.Snapshot.Window.Milliseconds()
 		}

@@ -20,11 +20,11 @@ import (
 // Exit codes, one table for every command. check uses its own monitoring codes (0/1/2/3), documented there.
 const (
 	exitOK       = 0
-	exitFailure  = 1 // the operation failed
-	exitUsage    = 2 // bad arguments or configuration
-	exitPartial  = 3 // some jobs or datasets failed, others succeeded
-	exitLocked   = 4 // another hotzfs run holds the job's lock
-	exitCanceled = 130
+	exitFailure  = 1   // the operation failed
+	exitUsage    = 2   // bad arguments or configuration
+	exitPartial  = 3   // some jobs or datasets failed, others succeeded
+	exitLocked   = 4   // another hotzfs run holds the job's lock (failback, migrate; the job commands skip the job)
+	exitCanceled = 130 // SIGINT or SIGTERM
 )
 
 const exitCodesHelp = `Exit codes:
@@ -32,8 +32,9 @@ const exitCodesHelp = `Exit codes:
   1    the operation failed
   2    bad arguments or configuration
   3    partial failure: some jobs or datasets failed
-  4    another hotzfs run holds the lock
-  130  interrupted`
+  4    another hotzfs run holds the job's lock (failback, migrate); backup, snapshot,
+       replicate and prune skip a locked job instead: "skipped, already running", exit 0
+  130  interrupted (SIGINT, e.g. Ctrl-C, or SIGTERM)`
 
 // usageError marks errors caused by the user's input; main exits with exitUsage for them.
 type usageError struct{ err error }
@@ -79,9 +80,19 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitCode(ctx, root.ExecuteContext(ctx), stderr)
 }
 
+// exitCode prints err and returns its code in the table. An error after SIGINT or SIGTERM is an interruption,
+// whatever it says.
 func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
+	}
+	if ctx.Err() != nil {
+		msg := fmt.Sprintf("interrupted (%v)", context.Cause(ctx))
+		if !errors.Is(err, errInterrupted) {
+			msg += ": " + err.Error()
+		}
+		fmt.Fprintln(stderr, "hotzfs:", msg)
+		return exitCanceled
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
@@ -95,8 +106,8 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case ctx.Err() != nil:
-		return exitCanceled
+	case errors.Is(err, job.ErrLocked):
+		return exitLocked
 	}
 	return exitFailure
 }
