@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 )
@@ -52,6 +53,18 @@ func checkFile(p *problems, path, what, file string) {
 	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
 		p.add(path, "%s: %s is not a regular file", what, file)
 	}
+}
+
+// ExamplesDir is where the deb and rpm packages install the example configs (see goreleaser.yaml).
+const ExamplesDir = "/usr/share/doc/hotzfs/examples"
+
+// exampleHint tells how to start a config that does not exist yet from the packaged example of its kind.
+func exampleHint(err error, path, example string) string {
+	if !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	return fmt.Sprintf(" — start from the example: cp %s %s, edit it, then check it with hotzfs config check %s",
+		filepath.Join(ExamplesDir, example), path, path)
 }
 
 // FileKind is which of hotzfs's two config files a file is.

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/goccy/go-yaml"
 )
 
 // writeFile writes content to name in dir and returns its path.
@@ -94,5 +96,54 @@ func TestKindAndCheck(t *testing.T) {
 	}
 	if k, err := Check(receiver); k != KindReceiver || err != nil {
 		t.Errorf("Check(receiver) = %q, %v", k, err)
+	}
+}
+
+// A config that does not exist yet (a fresh install) is met with the packaged example to start from.
+func TestMissingConfigPointsAtTheExample(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		load    func(string) error
+		file    string
+		example string
+	}{
+		{func(p string) error { _, err := LoadSender(p); return err }, "hotzfs.yaml", "hotzfs.yaml"},
+		{func(p string) error { _, err := LoadReceiver(p); return err }, "receiver.yaml", "receiver.yaml"},
+	} {
+		path := filepath.Join(dir, c.file)
+		want := "start from the example: cp " + ExamplesDir + "/" + c.example + " " + path
+		if err := c.load(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("load missing %s: %v; want it to say %q", c.file, err, want)
+		}
+	}
+	if _, err := LoadSender(dir); err == nil || strings.Contains(err.Error(), "example") {
+		t.Errorf("a directory as the config: %v; want an error without the example (the path exists)", err)
+	}
+}
+
+// The examples the missing-config message names are where the packages install them.
+func TestPackagesInstallTheExamplesTheMessageNames(t *testing.T) {
+	data, err := os.ReadFile("../goreleaser.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var release struct {
+		NFPMs []struct {
+			Contents []struct{ Src, Dst string } `yaml:"contents"`
+		} `yaml:"nfpms"`
+	}
+	if err := yaml.Unmarshal(data, &release); err != nil {
+		t.Fatal(err)
+	}
+	installed := map[string]string{}
+	for _, p := range release.NFPMs {
+		for _, c := range p.Contents {
+			installed[c.Dst] = c.Src
+		}
+	}
+	for _, name := range []string{"hotzfs.yaml", "receiver.yaml"} {
+		if src := installed[ExamplesDir+"/"+name]; src != "examples/"+name {
+			t.Errorf("goreleaser.yaml installs %q as %s/%s, want examples/%s", src, ExamplesDir, name, name)
+		}
 	}
 }

@@ -76,7 +76,7 @@ const (
 func LoadReceiver(path string) (*Receiver, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read receiver config: %w", err)
+		return nil, fmt.Errorf("read receiver config: %w%s", err, exampleHint(err, path, "receiver.yaml"))
 	}
 	return ParseReceiver(path, data)
 }

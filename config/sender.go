@@ -140,7 +140,7 @@ const (
 func LoadSender(path string) (*Sender, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read sender config: %w", err)
+		return nil, fmt.Errorf("read sender config: %w%s", err, exampleHint(err, path, "hotzfs.yaml"))
 	}
 	return ParseSender(path, data)
 }

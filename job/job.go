@@ -60,7 +60,8 @@ type Report struct {
 // ErrLocked means another hotzfs process is running the same job.
 var ErrLocked = errors.New("another hotzfs run holds the job's lock")
 
-// Run runs one job. A failure of one dataset does not stop the others; every failure is in Report.Err.
+// Run runs one job. A failure of one dataset does not stop the others; every failure is in Report.Err. Only a
+// missing zfs ([zfs.ErrNoZFS]) ends the run at once.
 func Run(ctx context.Context, env Env, j config.Job, steps Steps) *Report {
 	return run(ctx, env, env.systems(j, env.log().With("job", j.Name)), j, steps)
 }
@@ -94,6 +95,9 @@ func run(ctx context.Context, env Env, sys systems, j config.Job, steps Steps) *
 			datasets = append(datasets, g.Datasets...)
 		}
 	}
+	if err := errors.Join(errs...); errors.Is(err, zfs.ErrNoZFS) {
+		return finish(env, rep, err, steps, log) // every later step would fail the same way
+	}
 	datasets = unique(datasets)
 	if len(datasets) == 0 {
 		if away := migratedAway(env.Config.StateDir, j.Guests); len(away) > 0 && len(errs) == 0 {
@@ -106,7 +110,12 @@ func run(ctx context.Context, env Env, sys systems, j config.Job, steps Steps) *
 	if steps.Replicate || steps.Prune {
 		errs = append(errs, replicateAndPrune(ctx, sys, j, datasets, steps, rep, log)...)
 	}
-	rep.Err = errors.Join(errs...)
+	return finish(env, rep, errors.Join(errs...), steps, log)
+}
+
+// finish sets the run's error and records its status, unless it was a dry run.
+func finish(env Env, rep *Report, err error, steps Steps, log *slog.Logger) *Report {
+	rep.Err = err
 	if !steps.DryRun {
 		rep.Duration = env.now().Sub(rep.Started)
 		if err := Record(env.Config.StateDir, rep); err != nil {

@@ -285,3 +285,24 @@ func TestTransient(t *testing.T) {
 		}
 	}
 }
+
+// Without zfs installed a run stops at the first zfs command, says what to install, and records that.
+func TestRunStopsWhenZFSIsNotInstalled(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for name, steps := range map[string]Steps{"backup": AllSteps, "replicate": {Replicate: true}} {
+		env, j := fakeJob(t, []string{"tank/a", "tank/b"}, "")
+		env.ZFS = zfs.NewRunner(nil)
+		env.Dial = func(context.Context, string) (*replication.Client, error) {
+			t.Errorf("%s: dialled the target without zfs", name)
+			return nil, errors.New("no target in this test")
+		}
+		rep := Run(context.Background(), env, j, steps)
+		if !errors.Is(rep.Err, zfs.ErrNoZFS) || strings.Count(rep.Err.Error(), "install zfsutils-linux") != 1 {
+			t.Errorf("%s: %v; want one error saying to install zfsutils-linux", name, rep.Err)
+		}
+		st, err := LoadStatus(env.Config.StateDir)
+		if err != nil || !strings.Contains(st.Jobs["j"].Error, "zfsutils-linux") {
+			t.Errorf("%s: status %+v (%v), want the error recorded", name, st.Jobs["j"], err)
+		}
+	}
+}

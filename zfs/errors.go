@@ -21,6 +21,7 @@ var (
 	ErrStreamCorrupt       = errors.New("send stream is corrupt or truncated")
 	ErrPermissionDenied    = errors.New("permission denied")
 	ErrNoSuchPool          = errors.New("no such pool")
+	ErrNoZFS               = errors.New("zfs is not installed: install zfsutils-linux")
 	ErrUnknown             = errors.New("zfs command failed")
 )
 
@@ -35,6 +36,9 @@ type CommandError struct {
 }
 
 func (e *CommandError) Error() string {
+	if e.Kind == ErrNoZFS {
+		return fmt.Sprintf("%s %s: %v — install zfsutils-linux (OpenZFS's zfs and zpool)", e.Cmd, firstArg(e.Args), e.Err)
+	}
 	msg := e.Stderr
 	if msg == "" {
 		msg = e.Err.Error()

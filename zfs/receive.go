@@ -66,7 +66,7 @@ func (r *Runner) Receive(ctx context.Context, target string, opts ReceiveOptions
 	cmd.Stderr = stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start zfs receive: %w", err)
+		return r.commandError(ctx, "zfs", args, "", err)
 	}
 	copied := make(chan error, 1)
 	go func() {

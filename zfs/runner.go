@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -100,18 +101,22 @@ func (r *Runner) logDone(ctx context.Context, bin string, args []string, start t
 		"duration", time.Since(start).Round(time.Millisecond), "err", err)
 }
 
-// commandError turns a failed command into a *CommandError classified from its stderr. A context that ended
-// is reported as such: the command's stderr then says nothing about the cause.
+// commandError turns a failed command into a *CommandError classified from its stderr, or as ErrNoZFS when it
+// could not be started for want of the binary. A context that ended is reported as such: the command's stderr
+// then says nothing about the cause.
 func (r *Runner) commandError(ctx context.Context, bin string, args []string, stderr string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s %s: %w", bin, firstArg(args), ctxErr)
 	}
 	ce := &CommandError{Cmd: bin, Args: args, Stderr: strings.TrimSpace(stderr), Err: err}
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		ce.ExitCode = exitErr.ExitCode()
-	}
 	ce.Kind = classify(ce.Stderr)
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		ce.ExitCode = exitErr.ExitCode()
+	case errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
+		ce.Kind = ErrNoZFS // not on PATH, or a configured path that does not exist
+	}
 	return ce
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -91,3 +92,19 @@ func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// Without zfs installed every way of running it fails with ErrNoZFS, which says what to install.
+func TestNoZFSBinary(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	ctx := context.Background()
+	for name, r := range map[string]*Runner{"on PATH": NewRunner(nil), "configured": {ZFS: "/nonexistent/zfs"}} {
+		_, listErr := r.List(ctx, []string{"p/a"}, ListOptions{})
+		_, sendErr := r.Send(ctx, SendOptions{Snapshot: "p/a@s"})
+		recvErr := r.Receive(ctx, "p/b", ReceiveOptions{}, strings.NewReader(""))
+		for op, err := range map[string]error{"list": listErr, "send": sendErr, "receive": recvErr} {
+			if !errors.Is(err, ErrNoZFS) || !strings.Contains(err.Error(), "install zfsutils-linux") {
+				t.Errorf("%s, %s: %v; want ErrNoZFS saying to install zfsutils-linux", name, op, err)
+			}
+		}
+	}
+}

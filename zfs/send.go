@@ -102,7 +102,7 @@ func (r *Runner) Send(ctx context.Context, opts SendOptions) (io.ReadCloser, err
 	cmd.Stderr = stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start zfs send: %w", err)
+		return nil, r.commandError(ctx, "zfs", args, "", err)
 	}
 	s := &sendStream{r: r, ctx: ctx, args: args, stdout: stdout, start: start, stderr: stderr}
 	s.wait = func() error { return cmd.Wait() }

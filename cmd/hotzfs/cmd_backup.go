@@ -13,6 +13,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/snapshot"
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 type runOptions struct {
@@ -58,12 +59,14 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 		defer pp.Close()
 	}
 	var reports []*job.Report
-	failed := 0
 	for _, j := range jobs {
 		rep := job.Run(ctx, env, j, steps)
+		if rep.Err != nil && ctx.Err() != nil {
+			rep.Err = errInterrupted
+		}
 		reports = append(reports, rep)
-		if rep.Err != nil {
-			failed++
+		if ctx.Err() != nil || errors.Is(rep.Err, zfs.ErrNoZFS) {
+			break // interrupted, or the other jobs would fail the same way
 		}
 	}
 	if opts.json {
@@ -75,30 +78,56 @@ func runJobs(ctx context.Context, g *globalOptions, w io.Writer, opts runOptions
 			printReport(w, r)
 		}
 	}
-	return runOutcome(reports, failed)
+	return runOutcome(reports)
 }
 
-// runOutcome maps the reports to the exit code table.
-func runOutcome(reports []*job.Report, failed int) error {
-	if failed == 0 {
-		return nil
-	}
-	var errs []error
-	locked := true
-	for _, r := range reports {
-		if r.Err != nil {
-			errs = append(errs, r.Err)
-			locked = locked && errors.Is(r.Err, job.ErrLocked)
-		}
-	}
-	err := errors.Join(errs...)
+// errInterrupted is the error of a job that SIGINT or SIGTERM cut short, in place of what failed because of
+// it. (What runs on regardless, thaws and post hooks, logs its own failures.)
+var errInterrupted = errors.New("interrupted")
+
+// How a job's run ended, as the report gives it.
+const (
+	statusOK          = "ok"
+	statusFailed      = "failed"
+	statusSkipped     = "skipped" // another run holds the job's lock: it is being done
+	statusInterrupted = "interrupted"
+)
+
+// outcome is how r ended.
+func outcome(r *job.Report) string {
 	switch {
-	case locked:
-		return exitError{code: exitLocked, err: err}
-	case failed < len(reports) || partial(reports):
-		return exitError{code: exitPartial, err: err}
+	case r.Err == nil:
+		return statusOK
+	case errors.Is(r.Err, job.ErrLocked):
+		return statusSkipped
+	case errors.Is(r.Err, errInterrupted):
+		return statusInterrupted
 	}
-	return err
+	return statusFailed
+}
+
+// runOutcome maps the reports to the exit code table. Their errors are in the printed report, so the error
+// returned carries only the exit code. A job skipped because another run is doing it counts for nothing.
+func runOutcome(reports []*job.Report) error {
+	ran, failed := 0, 0
+	for _, r := range reports {
+		switch outcome(r) {
+		case statusInterrupted:
+			return errInterrupted
+		case statusSkipped:
+			continue
+		case statusFailed:
+			failed++
+		}
+		ran++
+	}
+	switch {
+	case failed == 0:
+		return nil
+	case failed < ran || partial(reports):
+		return exitError{code: exitPartial}
+	}
+	return exitError{code: exitFailure}
 }
 
 // partial reports whether some datasets of a failed job still succeeded.
@@ -130,11 +159,16 @@ func recoverFrozen(ctx context.Context, env job.Env) error {
 }
 
 func printReport(w io.Writer, r *job.Report) {
-	status := "ok"
-	if r.Err != nil {
-		status = "FAILED"
+	status := outcome(r)
+	label := status
+	switch status {
+	case statusSkipped:
+		fmt.Fprintf(w, "job %s: skipped, already running\n", r.Job)
+		return
+	case statusFailed:
+		label = "FAILED"
 	}
-	fmt.Fprintf(w, "job %s: %s in %s\n", r.Job, status, r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "job %s: %s in %s\n", r.Job, label, r.Duration.Round(time.Millisecond))
 	if s := r.Snapshot; s != nil {
 		fmt.Fprintf(w, "  snapshot %s: %d dataset(s), freeze window %s, snapshot step %s\n", s.Name, len(s.Snapshots),
 			s.Window.Round(time.Millisecond), s.SnapTime.Round(time.Millisecond))
@@ -174,7 +208,7 @@ func printReport(w io.Writer, r *job.Report) {
 			fmt.Fprintf(w, "    receiver kept @%s\n", ref)
 		}
 	}
-	if r.Err != nil {
+	if status == statusFailed {
 		fmt.Fprintf(w, "  error: %v\n", r.Err)
 	}
 }
@@ -201,6 +235,7 @@ func humanBytes(n uint64) string {
 
 type jsonReport struct {
 	Job        string            `json:"job"`
+	Status     string            `json:"status"` // ok, failed, skipped (already running) or interrupted
 	Started    time.Time         `json:"started"`
 	DurationMS int64             `json:"duration_ms"`
 	Snapshot   string            `json:"snapshot,omitempty"`
@@ -222,7 +257,7 @@ type jsonReplication struct {
 func jsonReports(reports []*job.Report) []jsonReport {
 	var out []jsonReport
 	for _, r := range reports {
-		jr := jsonReport{Job: r.Job, Started: r.Started, DurationMS: r.Duration.Milliseconds(), Pruned: r.Pruned}
+		jr := jsonReport{Job: r.Job, Status: outcome(r), Started: r.Started, DurationMS: r.Duration.Milliseconds(), Pruned: r.Pruned}
 		if r.Snapshot != nil {
 			jr.Snapshot, jr.WindowMS = r.Snapshot.Name, r.Snapshot.Window.Milliseconds()
 		}

@@ -23,22 +23,22 @@ type certsOptions struct {
 
 func newCertsCmd() *cobra.Command {
 	var opts certsOptions
-	cmd := &cobra.Command{
+	cmd := commandGroup(&cobra.Command{
 		Use:   "certs",
 		Short: "Create the CA, the receiver's certificate and client certificates for mTLS",
-	}
+	})
 	cmd.PersistentFlags().StringVar(&opts.dir, "dir", "/etc/hotzfs/pki", "directory of ca.crt/ca.key and the certificates")
 	cmd.PersistentFlags().DurationVar(&opts.validity, "validity", 3*365*24*time.Hour, "how long certificates are valid")
 	cmd.PersistentFlags().BoolVar(&opts.force, "force", false, "overwrite existing files")
-	ca := &cobra.Command{Use: "ca", Short: "Create ca.crt and ca.key", Args: cobra.NoArgs,
+	ca := &cobra.Command{Use: "ca", Short: "Create ca.crt and ca.key", Args: positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCertsCA(cmd.OutOrStdout(), opts) }}
 	server := &cobra.Command{Use: "server NAME", Short: "Create NAME.crt/NAME.key for the receiver, signed by the CA",
-		Args: cobra.ExactArgs(1),
+		Args: positional("the receiver's host name, as clients connect to it"),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCertsServer(cmd.OutOrStdout(), opts, args[0]) }}
 	server.Flags().StringSliceVar(&opts.dns, "dns", nil, "extra DNS names (NAME is always included)")
 	server.Flags().StringSliceVar(&opts.ips, "ip", nil, "IP addresses clients connect to")
 	client := &cobra.Command{Use: "client NAME", Short: "Create NAME.crt/NAME.key for a sending host; NAME becomes its client name",
-		Args: cobra.ExactArgs(1),
+		Args: positional("the sending host's client name"),
 		RunE: func(cmd *cobra.Command, args []string) error { return runCertsClient(cmd.OutOrStdout(), opts, args[0]) }}
 	cmd.AddCommand(ca, server, client)
 	return cmd

@@ -35,7 +35,7 @@ func newCheckCmd() *cobra.Command {
 replication (and each job by its last run). It prints one line and exits like a Nagios plugin:
 0 OK, 1 WARNING (a lag over --warning), 2 CRITICAL (over --critical, a failed last run, or a dataset never
 replicated), 3 UNKNOWN (no readable config or status).`,
-		Args: cobra.NoArgs,
+		Args: positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code, msg := runCheck(opts, time.Now())
 			fmt.Fprintln(cmd.OutOrStdout(), msg)

@@ -10,11 +10,11 @@ import (
 )
 
 func newConfigCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
+	cmd := commandGroup(&cobra.Command{Use: "config", Short: "Work with configuration files"})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a sender or receiver config: syntax, values, references and readable files",
-		Args:  cobra.ExactArgs(1),
+		Args:  positional("the sender or receiver config to check"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConfigCheck(cmd.OutOrStdout(), args[0])
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,11 +20,11 @@ func newDaemonCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the configured jobs on their cron schedules (SIGHUP reloads the config, SIGTERM stops)",
-		Long: `daemon runs every job that has a schedule. A job never overlaps itself; a manual hotzfs backup of the
-same job waits its turn through the job's lock (exit code 4). SIGHUP lets running jobs finish, then reloads
-the config (a config with errors is refused and the old one stays). SIGTERM or SIGINT cancels running jobs —
-guests are thawed and interrupted receives stay resumable — and exits.`,
-		Args: cobra.NoArgs,
+		Long: `daemon runs every job that has a schedule. A job never overlaps itself, nor a manual hotzfs backup of
+it: whichever starts second skips the job ("skipped, already running"). SIGHUP lets running jobs finish,
+then reloads the config (a config with errors is refused and the old one stays). SIGTERM or SIGINT cancels
+running jobs — guests are thawed and interrupted receives stay resumable — and exits.`,
+		Args: positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDaemon(cmd.Context(), g, opts)
 		},
@@ -50,6 +51,10 @@ func runDaemon(ctx context.Context, g *globalOptions, opts daemonOptions) error 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	done := func(r *job.Report) {
+		if errors.Is(r.Err, job.ErrLocked) {
+			log.Info("job skipped, already running", "job", r.Job, "err", r.Err)
+			return
+		}
 		metrics.Observe(r)
 		if r.Err != nil {
 			log.Error("job failed", "job", r.Job, "duration", r.Duration, "err", r.Err)

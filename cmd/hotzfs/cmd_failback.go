@@ -58,7 +58,7 @@ After ` + "`hotzfs migrate`" + ` the clones are DATASET-migrated (the suffix is 
 --sync-only runs step 1 alone, the standby's filesystems frozen through its agent for the snapshot, and
 leaves DATASET-failback in place: run it from cron while the guest runs there, and each run receives only
 what changed since the last. A later failback goes on from there.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional("the guest to bring home"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFailback(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
 		},

@@ -51,7 +51,7 @@ The stored XML came from the client and is not trusted: the defined domain is bu
 (memory, vcpus, cpu model, os and boot order, features, clock, the disks on the clones, the agent channel, pty
 consoles) and the plan lists everything left out. It gets a network interface only with --network NAME.
 Without --yes it prints the plan only.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional("the guest to start here from its backup"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFailover(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
 		},

@@ -23,7 +23,7 @@ func newGuardCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:    guardCommand,
 		Hidden: true,
-		Args:   cobra.NoArgs,
+		Args:   positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return snapshot.RunGuard(cmd.Context(), os.Stdin, os.Stdout, g.logger())
 		},

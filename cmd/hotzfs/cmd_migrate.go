@@ -53,7 +53,7 @@ defined there. The guest stays defined here, shut off and without autostart; its
 (they would take the base of its way home), and ` + "`hotzfs failback GUEST --standby URI --suffix -migrated --sync-only`" + `
 brings what it writes there to this host (DATASET-failback) while it runs there; ` + "`hotzfs failback`" + ` without
 --sync-only moves it back. Without --yes it prints the plan only.`,
-		Args: cobra.ExactArgs(1),
+		Args: positional("the guest to move to the receiver's host"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMigrate(cmd.Context(), g, cmd.OutOrStdout(), opts, args[0])
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -28,13 +29,10 @@ func TestRestoreFlagsThatDoNotGoTogether(t *testing.T) {
 		{[]string{"restore", "--guest", "web1", "--into-prefix", "tank/../x"}, "--into-prefix"},
 		{[]string{"restore", "a", "b"}, "restore one DATASET (or --guest NAME), not 2"},
 	} {
-		root := newRootCmd()
-		root.SetArgs(append(c.args, "--config", "/nonexistent/hotzfs.yaml"))
-		root.SetOut(&bytes.Buffer{})
-		root.SetErr(&bytes.Buffer{})
-		err := root.Execute()
-		if code := exitCode(t.Context(), err); code != exitUsage || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: exit %d, %v; want a usage error saying %q", c.args, code, err, c.want)
+		var stderr bytes.Buffer
+		code := execute(t.Context(), append(c.args, "--config", "/nonexistent/hotzfs.yaml"), io.Discard, &stderr)
+		if code != exitUsage || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: exit %d, %s; want a usage error saying %q", c.args, code, stderr.String(), c.want)
 		}
 	}
 }

@@ -35,7 +35,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		Long: `serve runs the receiver daemon. Each client (certificate CN, or --client for ssh) is confined to
 ROOT/<client>. With --stdio it serves one session on stdin/stdout, for an authorized_keys forced command:
   command="hotzfs serve --stdio --config /etc/hotzfs/receiver.yaml --client web01",no-pty,... ssh-ed25519 ...`,
-		Args: cobra.NoArgs,
+		Args: positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), g, opts)
 		},

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -27,12 +28,8 @@ func TestVersionPrintsVersionCommitAndGo(t *testing.T) {
 }
 
 func TestUnknownFlagIsAUsageError(t *testing.T) {
-	root := newRootCmd()
-	root.SetArgs([]string{"version", "--bogus"})
-	root.SetOut(&bytes.Buffer{})
-	root.SetErr(&bytes.Buffer{})
-	err := root.Execute()
-	if code := exitCode(t.Context(), err); code != exitUsage {
-		t.Errorf("exit code %d for an unknown flag, want %d (err %v)", code, exitUsage, err)
+	var stderr bytes.Buffer
+	if code := execute(t.Context(), []string{"version", "--bogus"}, io.Discard, &stderr); code != exitUsage {
+		t.Errorf("exit code %d for an unknown flag, want %d (%s)", code, exitUsage, stderr.String())
 	}
 }

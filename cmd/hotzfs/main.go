@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,11 +20,11 @@ import (
 // Exit codes, one table for every command. check uses its own monitoring codes (0/1/2/3), documented there.
 const (
 	exitOK       = 0
-	exitFailure  = 1 // the operation failed
-	exitUsage    = 2 // bad arguments or configuration
-	exitPartial  = 3 // some jobs or datasets failed, others succeeded
-	exitLocked   = 4 // another hotzfs run holds the job's lock
-	exitCanceled = 130
+	exitFailure  = 1   // the operation failed
+	exitUsage    = 2   // bad arguments or configuration
+	exitPartial  = 3   // some jobs or datasets failed, others succeeded
+	exitLocked   = 4   // another hotzfs run holds the job's lock (failback, migrate; the job commands skip the job)
+	exitCanceled = 130 // SIGINT or SIGTERM
 )
 
 const exitCodesHelp = `Exit codes:
@@ -31,8 +32,9 @@ const exitCodesHelp = `Exit codes:
   1    the operation failed
   2    bad arguments or configuration
   3    partial failure: some jobs or datasets failed
-  4    another hotzfs run holds the lock
-  130  interrupted`
+  4    another hotzfs run holds the job's lock (failback, migrate); backup, snapshot,
+       replicate and prune skip a locked job instead: "skipped, already running", exit 0
+  130  interrupted (SIGINT, e.g. Ctrl-C, or SIGTERM)`
 
 // usageError marks errors caused by the user's input; main exits with exitUsage for them.
 type usageError struct{ err error }
@@ -64,44 +66,67 @@ func main() {
 		fmt.Fprintln(os.Stderr, "hotzfs:", err)
 		os.Exit(exitFailure)
 	}
-	root := newRootCmd()
-	err = root.ExecuteContext(ctx)
+	code := execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stopProfile()
-	os.Exit(exitCode(ctx, err))
+	os.Exit(code)
 }
 
-func exitCode(ctx context.Context, err error) int {
+// execute runs one command line and returns its exit code, having printed its error, if any, to stderr.
+func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return exitCode(ctx, root.ExecuteContext(ctx), stderr)
+}
+
+// exitCode prints err and returns its code in the table. An error after SIGINT or SIGTERM is an interruption,
+// whatever it says.
+func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
+	}
+	if ctx.Err() != nil {
+		msg := fmt.Sprintf("interrupted (%v)", context.Cause(ctx))
+		if !errors.Is(err, errInterrupted) {
+			msg += ": " + err.Error()
+		}
+		fmt.Fprintln(stderr, "hotzfs:", msg)
+		return exitCanceled
 	}
 	var ee exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "hotzfs:", ee.err)
+			fmt.Fprintln(stderr, "hotzfs:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(os.Stderr, "hotzfs:", err)
+	fmt.Fprintln(stderr, "hotzfs:", err)
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case ctx.Err() != nil:
-		return exitCanceled
+	case errors.Is(err, job.ErrLocked):
+		return exitLocked
 	}
 	return exitFailure
 }
 
 func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
+	g := &globalOptions{}
+	root := commandGroup(&cobra.Command{
 		Use:           "hotzfs",
 		Short:         "Hot backup and replication of libvirt guests on ZFS",
 		Long:          "hotzfs freezes libvirt guests through the qemu-guest-agent, takes one atomic ZFS snapshot of all their\ndisks, thaws them at once, and streams incremental zfs send diffs, zstd-compressed, to a receiver.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-	}
+		// Before cobra's own checks of required flags, whose errors are not usage errors.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.stderr = cmd.ErrOrStderr()
+			return requiredFlags(cmd)
+		},
+	})
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	g := &globalOptions{}
 	g.register(root)
 	root.AddCommand(newVersionCmd(), newServeCmd(g), newCertsCmd(), newConfigCmd(), newGuardCmd(g),
 		newRestoreCmd(g), newListCmd(g), newDaemonCmd(g), newStatusCmd(), newCheckCmd(), newFailoverCmd(g), newFailbackCmd(g), newMigrateCmd(g),
