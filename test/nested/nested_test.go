@@ -410,6 +410,7 @@ func TestNestedMigrate(t *testing.T) {
 	zfstest.Run(t, "zfs", "destroy", obstacle)
 	writers(t, hv1, name) // they stopped with the guest: on from where they were
 	w1, w2 := counters(t, hv1, name)
+	zfstest.Run(t, "virsh", "-c", uriHV1, "autostart", name) // migrate must turn it off
 
 	out = h.run(t, migrate...)
 	backup1.RemoveAtEnd(t, name)
@@ -417,6 +418,9 @@ func TestNestedMigrate(t *testing.T) {
 	t.Logf("FIGURE migrate: %s", lineWith(out, "down for"))
 	if st := hv1.State(t, name); st != "shutoff" {
 		t.Errorf("the guest is %s on hv1 after the migrate, want shutoff", st)
+	}
+	if info := zfstest.Run(t, "virsh", "-c", uriHV1, "dominfo", name); !strings.Contains(strings.Join(strings.Fields(lineWith(info, "Autostart:")), " "), "Autostart: disable") {
+		t.Errorf("the guest left on hv1 keeps its autostart (it would boot there too with the host):\n%s", info)
 	}
 	m1, m2 := counters(t, backup1, name)
 	if m1 < w1 || m2 < w2 {
