@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 )
 
+// DefaultDir is where `hotzfs certs` writes and the example configs read the certificates and keys.
+const DefaultDir = "/etc/hotzfs/tls"
+
 // Write stores p as certPath (mode 0644) and keyPath (mode 0600). Without force it refuses, before writing
 // anything, when either file exists; with force it replaces them. Each file appears atomically.
 func Write(p *Pair, certPath, keyPath string, force bool) error {

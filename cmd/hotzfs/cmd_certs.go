@@ -27,7 +27,7 @@ func newCertsCmd() *cobra.Command {
 		Use:   "certs",
 		Short: "Create the CA, the receiver's certificate and client certificates for mTLS",
 	})
-	cmd.PersistentFlags().StringVar(&opts.dir, "dir", "/etc/hotzfs/pki", "directory of ca.crt/ca.key and the certificates")
+	cmd.PersistentFlags().StringVar(&opts.dir, "dir", certs.DefaultDir, "directory of ca.crt/ca.key and the certificates")
 	cmd.PersistentFlags().DurationVar(&opts.validity, "validity", 3*365*24*time.Hour, "how long certificates are valid")
 	cmd.PersistentFlags().BoolVar(&opts.force, "force", false, "overwrite existing files")
 	ca := &cobra.Command{Use: "ca", Short: "Create ca.crt and ca.key", Args: positional(),
