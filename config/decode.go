@@ -39,7 +39,8 @@ func parseSource(file string, data []byte) (*source, error) {
 		}
 	}
 	if len(docs) == 0 {
-		return nil, &Error{File: file, Msg: "the file is empty; start from one of the files in examples/"}
+		return nil, &Error{File: file, Msg: "the file is empty; start from an example in " + ExamplesDir +
+			" (hotzfs.yaml for a sender, receiver.yaml for a receiver)"}
 	}
 	if len(docs) > 1 {
 		return nil, &Error{File: file, Pos: nodePos(docs[1].Body),

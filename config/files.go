@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
+
+	"github.com/hotzfs/hotzfs/certs"
 )
 
 // CheckFiles checks that every file the config names (TLS certificates and keys, ssh identities) is a
@@ -17,10 +20,14 @@ func (s *Sender) CheckFiles() error {
 	for _, name := range sortedKeys(s.Targets) {
 		t := s.Targets[name]
 		who := fmt.Sprintf("target %q", name)
-		for _, f := range []struct{ key, path string }{
-			{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}, {"identity", t.Identity}, {"known_hosts", t.KnownHosts},
+		for _, f := range []struct{ key, path, hint string }{
+			{"ca", t.CA, caHint(t.CA)},
+			{"cert", t.Cert, leafHint("client", "NAME", t.Cert)},
+			{"key", t.Key, leafHint("client", "NAME", t.Key)},
+			{"identity", t.Identity, identityHint(t.Identity)},
+			{"known_hosts", t.KnownHosts, knownHostsHint(t)},
 		} {
-			checkFile(p, "targets."+name+"."+f.key, who+": "+f.key, f.path)
+			checkFile(p, "targets."+name+"."+f.key, who+": "+f.key, f.path, f.hint)
 		}
 	}
 	return p.err()
@@ -29,30 +36,69 @@ func (s *Sender) CheckFiles() error {
 // CheckFiles checks that the TLS files are readable files, and returns every problem, joined.
 func (r *Receiver) CheckFiles() error {
 	p := &problems{src: r.src}
-	for _, f := range []struct{ key, path string }{{"ca", r.TLS.CA}, {"cert", r.TLS.Cert}, {"key", r.TLS.Key}} {
-		checkFile(p, "tls."+f.key, "tls."+f.key, f.path)
+	for _, f := range []struct{ key, path, hint string }{
+		{"ca", r.TLS.CA, caHint(r.TLS.CA)},
+		{"cert", r.TLS.Cert, leafHint("server", "HOST", r.TLS.Cert)},
+		{"key", r.TLS.Key, leafHint("server", "HOST", r.TLS.Key)},
+	} {
+		checkFile(p, "tls."+f.key, "tls."+f.key, f.path, f.hint)
 	}
 	return p.err()
 }
 
-// checkFile reports a set path that is not a readable regular file.
-func checkFile(p *problems, path, what, file string) {
+// checkFile reports a set path that is not a readable regular file; hint says how to make a missing one.
+func checkFile(p *problems, path, what, file, hint string) {
 	if file == "" {
 		return
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		hint := ""
+		more := ""
 		if errors.Is(err, fs.ErrNotExist) {
-			hint = " — fix the path, or create the file (hotzfs certs makes TLS certificates)"
+			more = " — fix the path, or create it: " + hint
 		}
-		p.add(path, "%s: %v%s", what, err, hint)
+		p.add(path, "%s: %v%s", what, err, more)
 		return
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
 		p.add(path, "%s: %s is not a regular file", what, file)
 	}
+}
+
+// certsDir is the --dir option hotzfs certs needs to write file: none for the default directory.
+func certsDir(file string) string {
+	if dir := filepath.Dir(file); dir != certs.DefaultDir {
+		return " --dir " + dir
+	}
+	return ""
+}
+
+func caHint(file string) string {
+	return fmt.Sprintf("copy ca.crt from the host that made the CA, or make the CA once with hotzfs certs ca%s",
+		certsDir(file))
+}
+
+// leafHint tells how to make a server's or client's certificate and key; the name is the file's base name
+// when the file is named like those hotzfs certs writes.
+func leafHint(kind, placeholder, file string) string {
+	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	if ext := filepath.Ext(file); (ext != ".crt" && ext != ".key") || name == "" {
+		name = placeholder
+	}
+	return fmt.Sprintf("hotzfs certs %s %s%s makes %s.crt and %s.key (with the CA; copy them to this host)",
+		kind, name, certsDir(file), name, name)
+}
+
+func identityHint(file string) string {
+	return fmt.Sprintf("ssh-keygen -t ed25519 -N '' -f %s makes the key; add %s.pub to the receiver's "+
+		"authorized_keys with the forced command of %s", file, file, filepath.Join(ExamplesDir, "ssh/authorized_keys"))
+}
+
+func knownHostsHint(t Target) string {
+	host := t.SSH[strings.LastIndex(t.SSH, "@")+1:]
+	return fmt.Sprintf("ssh-keyscan -p %d %s > %s records the receiver's host key (compare its fingerprint with "+
+		"ssh-keygen -lf on the receiver)", t.Port, host, t.KnownHosts)
 }
 
 // ExamplesDir is where the deb and rpm packages install the example configs (see goreleaser.yaml).

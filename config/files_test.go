@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +53,49 @@ jobs:
 	if n := len(Problems(err)); n != 2 {
 		t.Errorf("want 2 problems (ca and cert exist), got %d:\n%v", n, err)
 	}
+}
+
+// A missing file's message says how to make it: hotzfs certs for TLS files, ssh-keygen and ssh-keyscan for ssh.
+func TestMissingFilesSayHowToMakeThem(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "hotzfs.yaml", `targets:
+  offsite: {address: "b:7390", ca: /etc/hotzfs/tls/ca.crt, cert: /etc/hotzfs/tls/web01.crt, key: k/web01.key}
+  standby: {ssh: hotzfs@standby.example.net, port: 2222, identity: ssh/id, known_hosts: ssh/known}
+jobs:
+  - {name: g, guests: [a], target: offsite}
+`)
+	s, err := LoadSender(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.CheckFiles()
+	wantProblems(t, err,
+		problem{"2:36", "ca: open /etc/hotzfs/tls/ca.crt: no such file or directory — fix the path, or create it: " +
+			"copy ca.crt from the host that made the CA, or make the CA once with hotzfs certs ca"},
+		problem{"2:66", "cert: open /etc/hotzfs/tls/web01.crt: no such file or directory — fix the path, or create it: " +
+			"hotzfs certs client web01 makes web01.crt and web01.key"},
+		problem{"2:98", "hotzfs certs client web01 --dir " + filepath.Join(dir, "k") + " makes"},
+		problem{"3:68", "create it: ssh-keygen -t ed25519 -N '' -f " + filepath.Join(dir, "ssh/id") + " makes the key; add " +
+			filepath.Join(dir, "ssh/id") + ".pub to the receiver's authorized_keys"},
+		problem{"3:89", "create it: ssh-keyscan -p 2222 standby.example.net > " + filepath.Join(dir, "ssh/known") +
+			" records the receiver's host key"},
+	)
+	for _, e := range Problems(err) {
+		if e.Pos.Line == 3 && strings.Contains(e.Msg, "hotzfs certs") {
+			t.Errorf("an ssh file's message points at hotzfs certs: %s", e.Msg)
+		}
+	}
+
+	path = writeFile(t, dir, "receiver.yaml", "root: tank/backup\nclients: {web01: {}}\n"+
+		"tls: {ca: pki/ca.crt, cert: pki/backup.example.net.crt, key: pki/backup.example.net.key}\n")
+	r, err := LoadReceiver(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblems(t, r.CheckFiles(),
+		problem{"3:11", "make the CA once with hotzfs certs ca --dir " + filepath.Join(dir, "pki")},
+		problem{"3:29", "hotzfs certs server backup.example.net --dir " + filepath.Join(dir, "pki") +
+			" makes backup.example.net.crt and backup.example.net.key"})
 }
 
 func TestReceiverCheckFiles(t *testing.T) {
@@ -121,8 +166,50 @@ func TestMissingConfigPointsAtTheExample(t *testing.T) {
 	}
 }
 
-// The examples the missing-config message names are where the packages install them.
-func TestPackagesInstallTheExamplesTheMessageNames(t *testing.T) {
+// Every packaged example a message, an example or the docs name is where the packages install it, from the
+// same place in examples/; no message points into the source tree's examples/, which a package install lacks.
+func TestNamedExamplesAreInstalled(t *testing.T) {
+	installed := packagedFiles(t)
+	named := regexp.MustCompile(regexp.QuoteMeta(ExamplesDir) + `/([A-Za-z0-9_./-]*[A-Za-z0-9_])`)
+	sourceHint := regexp.MustCompile(`"[^"]*[^/a-z]examples/|"examples/`)
+	files, _ := filepath.Glob("../*/*.go")
+	more, _ := filepath.Glob("../cmd/*/*.go")
+	docs, _ := filepath.Glob("../docs/*.md")
+	examples, _ := filepath.Glob("../examples/*/*")
+	tops, _ := filepath.Glob("../examples/*.yaml")
+	files = slices.Concat(files, more, docs, examples, tops, []string{"../README.md"})
+	found := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range named.FindAllStringSubmatch(string(data), -1) {
+			found++
+			if src := installed[ExamplesDir+"/"+m[1]]; src != "examples/"+m[1] {
+				t.Errorf("%s names %s/%s, which goreleaser.yaml installs from %q, want examples/%s", f, ExamplesDir,
+					m[1], src, m[1])
+			}
+		}
+		if strings.HasSuffix(f, ".go") && !strings.HasSuffix(f, "_test.go") {
+			if m := sourceHint.FindString(string(data)); m != "" {
+				t.Errorf("%s has a message naming the source tree's examples/ (%s…); name %s instead", f, m, ExamplesDir)
+			}
+		}
+	}
+	if found < 5 {
+		t.Errorf("found %d names of packaged examples, want at least 5", found)
+	}
+	for _, name := range []string{"hotzfs.yaml", "receiver.yaml"} {
+		if installed[ExamplesDir+"/"+name] != "examples/"+name {
+			t.Errorf("goreleaser.yaml does not install examples/%s as %s/%s", name, ExamplesDir, name)
+		}
+	}
+}
+
+// packagedFiles maps each file the deb and rpm packages install to its source in the repository.
+func packagedFiles(t *testing.T) map[string]string {
+	t.Helper()
 	data, err := os.ReadFile("../goreleaser.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -141,9 +228,5 @@ func TestPackagesInstallTheExamplesTheMessageNames(t *testing.T) {
 			installed[c.Dst] = c.Src
 		}
 	}
-	for _, name := range []string{"hotzfs.yaml", "receiver.yaml"} {
-		if src := installed[ExamplesDir+"/"+name]; src != "examples/"+name {
-			t.Errorf("goreleaser.yaml installs %q as %s/%s, want examples/%s", src, ExamplesDir, name, name)
-		}
-	}
+	return installed
 }

@@ -37,7 +37,7 @@ func (s *Sender) Validate() error {
 		validateTarget(p, name, s.Targets[name])
 	}
 	if len(s.Jobs) == 0 {
-		p.add("jobs", "no jobs: add a job under jobs: (see examples/hotzfs.yaml)")
+		p.add("jobs", "no jobs: add a job under jobs: (see %s)", filepath.Join(ExamplesDir, "hotzfs.yaml"))
 	}
 	seen := map[string]int{}
 	for i, j := range s.Jobs {
