@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,17 +10,21 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hotzfs/hotzfs/certs"
+	"github.com/hotzfs/hotzfs/transport/tlsconf"
 )
 
 // CheckFiles checks that every file the config names (TLS certificates and keys, ssh identities) is a
-// readable file, and returns every problem, joined, at the position of the setting.
+// readable file, that a TLS target's files load as a backup loads them (see checkTLS), and returns every
+// problem, joined, at the position of the setting.
 func (s *Sender) CheckFiles() error {
 	p := &problems{src: s.src}
 	for _, name := range sortedKeys(s.Targets) {
 		t := s.Targets[name]
 		who := fmt.Sprintf("target %q", name)
+		ok := map[string]bool{}
 		for _, f := range []struct{ key, path, hint string }{
 			{"ca", t.CA, caHint(t.CA)},
 			{"cert", t.Cert, leafHint("client", "NAME", t.Cert)},
@@ -27,29 +32,40 @@ func (s *Sender) CheckFiles() error {
 			{"identity", t.Identity, identityHint(t.Identity)},
 			{"known_hosts", t.KnownHosts, knownHostsHint(t)},
 		} {
-			checkFile(p, "targets."+name+"."+f.key, who+": "+f.key, f.path, f.hint)
+			ok[f.key] = checkFile(p, "targets."+name+"."+f.key, who+": "+f.key, f.path, f.hint)
+		}
+		if t.Kind() == TargetTLS {
+			checkTLS(p, "targets."+name+".", who+": ", tlsconf.Files{CA: t.CA, Cert: t.Cert, Key: t.Key}, ok,
+				x509.ExtKeyUsageClientAuth)
 		}
 	}
 	return p.err()
 }
 
-// CheckFiles checks that the TLS files are readable files, and returns every problem, joined.
+// CheckFiles checks that the TLS files are readable files and load as `hotzfs serve` loads them (see
+// checkTLS), and returns every problem, joined.
 func (r *Receiver) CheckFiles() error {
 	p := &problems{src: r.src}
+	ok := map[string]bool{}
 	for _, f := range []struct{ key, path, hint string }{
 		{"ca", r.TLS.CA, caHint(r.TLS.CA)},
 		{"cert", r.TLS.Cert, leafHint("server", "HOST", r.TLS.Cert)},
 		{"key", r.TLS.Key, leafHint("server", "HOST", r.TLS.Key)},
 	} {
-		checkFile(p, "tls."+f.key, "tls."+f.key, f.path, f.hint)
+		ok[f.key] = checkFile(p, "tls."+f.key, "tls."+f.key, f.path, f.hint)
+	}
+	if !r.TLS.IsZero() {
+		checkTLS(p, "tls.", "tls: ", tlsconf.Files{CA: r.TLS.CA, Cert: r.TLS.Cert, Key: r.TLS.Key}, ok,
+			x509.ExtKeyUsageServerAuth)
 	}
 	return p.err()
 }
 
-// checkFile reports a set path that is not a readable regular file; hint says how to make a missing one.
-func checkFile(p *problems, path, what, file, hint string) {
+// checkFile reports a set path that is not a readable regular file; hint says how to make a missing one. It
+// returns whether the file can be read.
+func checkFile(p *problems, path, what, file, hint string) bool {
 	if file == "" {
-		return
+		return false
 	}
 	f, err := os.Open(file)
 	if err != nil {
@@ -58,11 +74,34 @@ func checkFile(p *problems, path, what, file, hint string) {
 			more = " — fix the path, or create it: " + hint
 		}
 		p.add(path, "%s: %v%s", what, err, more)
-		return
+		return false
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
 		p.add(path, "%s: %s is not a regular file", what, file)
+		return false
+	}
+	return true
+}
+
+// checkTLS loads the CA, certificate and key that checkFile found readable (ok) as the side using them does:
+// the CA file must hold a CA, the key must belong to the certificate, and the CA must have issued the
+// certificate for usage (serverAuth for a receiver, clientAuth for a sender). Problems go to the ca and cert
+// settings under prefix.
+func checkTLS(p *problems, prefix, who string, f tlsconf.Files, ok map[string]bool, usage x509.ExtKeyUsage) {
+	if !ok["ca"] {
+		return
+	}
+	now := time.Now()
+	roots, err := tlsconf.LoadCA(f.CA, now)
+	if err != nil {
+		p.add(prefix+"ca", "%sca: %v", who, err)
+		return
+	}
+	if ok["cert"] && ok["key"] {
+		if _, err := tlsconf.LoadKeyPair(f.Cert, f.Key, roots, usage, now); err != nil {
+			p.add(prefix+"cert", "%scert: %v", who, err)
+		}
 	}
 }
 

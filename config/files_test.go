@@ -23,9 +23,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 
 func TestSenderCheckFiles(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"ca.crt", "web01.crt"} {
-		writeFile(t, dir, f, "x")
-	}
+	writePKI(t, dir)
 	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +98,9 @@ jobs:
 
 func TestReceiverCheckFiles(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "ca.crt", "x")
-	writeFile(t, dir, "b.crt", "x")
-	writeFile(t, dir, "b.key", "x")
-	path := writeFile(t, dir, "receiver.yaml", "root: tank/backup\nclients: {web01: {}}\ntls: {ca: ca.crt, cert: b.crt, key: b.key}\n")
+	writePKI(t, dir)
+	path := writeFile(t, dir, "receiver.yaml", "root: tank/backup\nclients: {web01: {}}\n"+
+		"tls: {ca: ca.crt, cert: backup.example.net.crt, key: backup.example.net.key}\n")
 	r, err := LoadReceiver(path)
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +108,8 @@ func TestReceiverCheckFiles(t *testing.T) {
 	if err := r.CheckFiles(); err != nil {
 		t.Fatalf("all files exist: %v", err)
 	}
-	os.Remove(filepath.Join(dir, "b.key"))
-	wantProblems(t, r.CheckFiles(), problem{"3:37", "tls.key: open " + filepath.Join(dir, "b.key")})
+	os.Remove(filepath.Join(dir, "backup.example.net.key"))
+	wantProblems(t, r.CheckFiles(), problem{"3:54", "tls.key: open " + filepath.Join(dir, "backup.example.net.key")})
 }
 
 func TestKindAndCheck(t *testing.T) {

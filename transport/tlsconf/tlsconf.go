@@ -4,12 +4,14 @@ package tlsconf
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -29,7 +31,8 @@ func LoadCA(path string, now time.Time) (*x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	for _, c := range certs {
 		if !c.IsCA {
-			return nil, fmt.Errorf("CA file %s: certificate %q is not a CA certificate", path, c.Subject.CommonName)
+			return nil, fmt.Errorf("CA file %s: certificate %q is not a CA certificate; name the CA's certificate "+
+				"(ca.crt, made by hotzfs certs ca)", path, c.Subject.CommonName)
 		}
 		if err := checkValidity(c, now); err != nil {
 			return nil, fmt.Errorf("CA file %s: %w", path, err)
@@ -40,9 +43,13 @@ func LoadCA(path string, now time.Time) (*x509.CertPool, error) {
 }
 
 // LoadKeyPair reads a certificate and its key and checks that the key matches, the certificate is valid at now
-// and was signed by the CA in roots for the given usage (x509.ExtKeyUsageServerAuth or ClientAuth).
+// and was signed by the CA in roots for the given usage (x509.ExtKeyUsageServerAuth or ClientAuth). Each
+// error names the file and says what to do.
 func LoadKeyPair(certPath, keyPath string, roots *x509.CertPool, usage x509.ExtKeyUsage, now time.Time) (tls.Certificate, error) {
 	certPEM, certs, err := readCertificates(certPath)
+	if errors.Is(err, errKeyNotCertificate) {
+		return tls.Certificate{}, fmt.Errorf("%w: are the certificate and the key swapped?", err)
+	}
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -50,14 +57,19 @@ func LoadKeyPair(certPath, keyPath string, roots *x509.CertPool, usage x509.ExtK
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("key file: %w", err)
 	}
-	if b, _ := pem.Decode(keyPEM); b == nil {
-		return tls.Certificate{}, fmt.Errorf("key file %s: no PEM block found (is it a key file?)", keyPath)
+	key, err := parseKey(keyPath, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf := certs[0]
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
+		return tls.Certificate{}, fmt.Errorf("key %s does not belong to certificate %s: give the key made with "+
+			"it (hotzfs certs writes NAME.crt and NAME.key together)", keyPath, certPath)
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("certificate %s with key %s: %w", certPath, keyPath, err)
 	}
-	leaf := certs[0]
 	if err := checkValidity(leaf, now); err != nil {
 		return tls.Certificate{}, fmt.Errorf("certificate %s: %w", certPath, err)
 	}
@@ -67,11 +79,75 @@ func LoadKeyPair(certPath, keyPath string, roots *x509.CertPool, usage x509.ExtK
 	}
 	opts := x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage}}
 	if _, err := leaf.Verify(opts); err != nil {
-		return tls.Certificate{}, fmt.Errorf("certificate %s is not usable with this CA: %w", certPath, err)
+		return tls.Certificate{}, verifyError(certPath, leaf, usage, err)
 	}
 	pair.Leaf = leaf
 	return pair, nil
 }
+
+// verifyError says why a certificate failed verification, and what to do about it.
+func verifyError(path string, leaf *x509.Certificate, usage x509.ExtKeyUsage, err error) error {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Errorf("certificate %s was issued by %q, not by the CA it is checked against: make it with "+
+			"that CA (hotzfs certs, --dir of its ca.crt and ca.key), or name the CA that issued it", path,
+			leaf.Issuer.CommonName)
+	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage && usage == x509.ExtKeyUsageClientAuth:
+		return fmt.Errorf("certificate %s is not a client certificate (no clientAuth key usage; a receiver's?): "+
+			"hotzfs certs client NAME makes a client certificate", path)
+	case errors.As(err, &invalid) && invalid.Reason == x509.IncompatibleUsage && usage == x509.ExtKeyUsageServerAuth:
+		return fmt.Errorf("certificate %s is not a server certificate (no serverAuth key usage; a client's?): "+
+			"hotzfs certs server HOST makes the receiver's certificate", path)
+	}
+	return fmt.Errorf("certificate %s is not usable with this CA: %w", path, err)
+}
+
+// parseKey returns the private key in a PEM file, in any of the encodings crypto/tls reads.
+func parseKey(path string, data []byte) (crypto.Signer, error) {
+	sawCert := false
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type == "CERTIFICATE" {
+			sawCert = true
+			continue
+		}
+		if !strings.HasSuffix(b.Type, "PRIVATE KEY") {
+			continue
+		}
+		var key any
+		var err error
+		switch b.Type {
+		case "EC PRIVATE KEY":
+			key, err = x509.ParseECPrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		default:
+			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key file %s: %w", path, err)
+		}
+		signer, ok := key.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("key file %s: a %T cannot sign", path, key)
+		}
+		return signer, nil
+	}
+	if sawCert {
+		return nil, fmt.Errorf("key file %s holds a certificate, not a private key: are the certificate and the "+
+			"key swapped?", path)
+	}
+	return nil, fmt.Errorf("key file %s: no PEM block found (is it a key file?)", path)
+}
+
+// errKeyNotCertificate is a certificate file that holds a private key instead.
+var errKeyNotCertificate = errors.New("holds a private key, not a certificate")
 
 // readCertificates returns a PEM file's contents and the certificates in it, leaf first.
 func readCertificates(path string) ([]byte, []*x509.Certificate, error) {
@@ -80,6 +156,7 @@ func readCertificates(path string) ([]byte, []*x509.Certificate, error) {
 		return nil, nil, fmt.Errorf("certificate file: %w", err)
 	}
 	var certs []*x509.Certificate
+	sawKey := false
 	for rest := data; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -87,6 +164,7 @@ func readCertificates(path string) ([]byte, []*x509.Certificate, error) {
 			break
 		}
 		if b.Type != "CERTIFICATE" {
+			sawKey = sawKey || strings.HasSuffix(b.Type, "PRIVATE KEY")
 			continue
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
@@ -94,6 +172,9 @@ func readCertificates(path string) ([]byte, []*x509.Certificate, error) {
 			return nil, nil, fmt.Errorf("certificate file %s: %w", path, err)
 		}
 		certs = append(certs, c)
+	}
+	if len(certs) == 0 && sawKey {
+		return nil, nil, fmt.Errorf("certificate file %s %w", path, errKeyNotCertificate)
 	}
 	if len(certs) == 0 {
 		return nil, nil, fmt.Errorf("certificate file %s: no PEM CERTIFICATE block found", path)

@@ -218,10 +218,14 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		{"CA is a leaf", f("client.crt", "client.crt", "client.key"), []string{"client.crt", "not a CA"}},
 		{"cert not PEM", f("ca.crt", "junk.crt", "client.key"), []string{"junk.crt", "no PEM"}},
 		{"key not PEM", f("ca.crt", "client.crt", "junk.crt"), []string{"junk.crt", "no PEM"}},
-		{"key mismatch", f("ca.crt", "client.crt", "server.key"), []string{"client.crt", "server.key"}},
+		{"key mismatch", f("ca.crt", "client.crt", "server.key"), []string{"key " + p.path("server.key") +
+			" does not belong to certificate " + p.path("client.crt")}},
+		{"swapped", f("ca.crt", "client.key", "client.crt"), []string{"client.key holds a private key, not a certificate", "swapped"}},
+		{"certificate as key", f("ca.crt", "client.crt", "server.crt"), []string{"server.crt holds a certificate, not a private key"}},
 		{"expired", f("ca.crt", "expired.crt", "expired.key"), []string{"expired.crt", "expired on"}},
-		{"other CA", f("ca.crt", "foreign.crt", "foreign.key"), []string{"foreign.crt", "not usable with this CA"}},
-		{"server cert as client", f("ca.crt", "server.crt", "server.key"), []string{"server.crt", "not usable"}},
+		{"other CA", f("ca.crt", "foreign.crt", "foreign.key"), []string{"foreign.crt was issued by \"someone else's CA\", not by the CA"}},
+		{"server cert as client", f("ca.crt", "server.crt", "server.key"), []string{"server.crt is not a client certificate",
+			"hotzfs certs client NAME makes a client certificate"}},
 	}
 	for _, c := range cases {
 		_, err := LoadClient(c.files, "backup.test", p.now)
@@ -234,6 +238,10 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 				t.Errorf("%s: error %q does not mention %q", c.name, err, w)
 			}
 		}
+	}
+	_, err := LoadServer(f("ca.crt", "client.crt", "client.key"), p.now)
+	if want := "client.crt is not a server certificate"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("client certificate as the receiver's: %v; want it to say %q", err, want)
 	}
 	if _, err := LoadClient(f("ca.crt", "client.crt", "client.key"), "", p.now); err == nil {
 		t.Error("empty server name accepted")
