@@ -27,6 +27,7 @@ step "pools: $SRC and $DST on sparse files in $WORK"
 truncate -s 1G "$WORK/src.img" "$WORK/dst.img"
 zpool create -f -O compression=lz4 -O mountpoint="/$SRC" "$SRC" "$WORK/src.img"
 zpool create -f -O mountpoint="/$DST" "$DST" "$WORK/dst.img"
+zfs create "$DST/backup" # the receiver's root: hotzfs serve does not start without it
 zfs create "$SRC/data"
 zfs create -V 64M "$SRC/vol"
 for i in $(seq 1 20); do head -c $((200 * 1024)) /dev/urandom >"/$SRC/data/file$i.bin"; done

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,6 +112,24 @@ func New(z *zfs.Runner, opts Options) (*Server, error) {
 	return &Server{opts: opts, zfs: z, log: log, streams: make(chan struct{}, opts.MaxStreams),
 		conns: make(chan struct{}, opts.MaxConnections), busy: map[string]bool{}, streamsOf: map[string]int{},
 		connsOf: map[string]int{}}, nil
+}
+
+// CheckRoot checks that zfs is installed and Root is an existing filesystem, so that a receiver that could
+// receive nothing says so when it starts rather than to its first client.
+func (s *Server) CheckRoot(ctx context.Context) error {
+	root := s.opts.Root
+	typ, err := s.zfs.TypeOf(ctx, root)
+	switch {
+	case errors.Is(err, zfs.ErrDatasetNotFound) || errors.Is(err, zfs.ErrNoSuchPool):
+		pool, _, _ := strings.Cut(root, "/")
+		return fmt.Errorf("receiver root %s does not exist: create it with zfs create %s (pool %s must be "+
+			"imported), or set root: to an existing filesystem", root, root, pool)
+	case err != nil:
+		return fmt.Errorf("receiver root %s: %w", root, err)
+	case typ != zfs.Filesystem:
+		return fmt.Errorf("receiver root %s is a %s; set root: to a filesystem", root, typ)
+	}
+	return nil
 }
 
 // setDefault sets *v to def when it is zero or negative.

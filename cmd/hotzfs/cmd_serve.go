@@ -33,7 +33,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		Use:   "serve --config receiver.yaml [--stdio --client NAME]",
 		Short: "Run the receiver: accept backups over mTLS, or one ssh session on stdin/stdout",
 		Long: `serve runs the receiver daemon. Each client (certificate CN, or --client for ssh) is confined to
-ROOT/<client>. With --stdio it serves one session on stdin/stdout, for an authorized_keys forced command:
+ROOT/<client>. It does not start without zfs or without ROOT (create it once: zfs create ROOT). With
+--stdio it serves one session on stdin/stdout, for an authorized_keys forced command:
   command="hotzfs serve --stdio --config /etc/hotzfs/receiver.yaml --client web01",no-pty,... ssh-ed25519 ...`,
 		Args: positional(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,14 +66,19 @@ func runServe(ctx context.Context, g *globalOptions, opts serveOptions) error {
 	if ropts.Clients, err = receiverClients(cfg); err != nil {
 		return usageError{fmt.Errorf("%s: %w", opts.config, err)}
 	}
+	reg := prometheus.NewRegistry()
 	if !opts.stdio && cfg.Metrics != "" {
-		reg := prometheus.NewRegistry()
 		ropts.Metrics = receiver.NewMetrics(reg)
-		go serveMetrics(ctx, cfg.Metrics, reg, log)
 	}
 	srv, err := receiver.New(zfs.NewRunner(log), ropts)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := srv.CheckRoot(ctx); err != nil {
+		return err
+	}
+	if ropts.Metrics != nil {
+		go serveMetrics(ctx, cfg.Metrics, reg, log)
 	}
 	if opts.stdio {
 		conn := transport.NewStdioConn(os.Stdin, os.Stdout)

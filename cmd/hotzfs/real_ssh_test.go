@@ -38,6 +38,9 @@ func TestRealSSHTargetBackupAndRestore(t *testing.T) {
 
 	recvCfg := filepath.Join(dir, "receiver.yaml")
 	writeTestFile(t, recvCfg, fmt.Sprintf("root: %s/backup\nclients:\n  hv1: {}\n", dst))
+	if err := z.CreateFilesystem(ctx, dst+"/backup", nil); err != nil { // serve does not start without its root
+		t.Fatal(err)
+	}
 	clientPub := readTestFile(t, filepath.Join(dir, "client.pub"))
 	// The forced command runs this test binary as hotzfs (TestMain), as authorized_keys would run hotzfs.
 	self, err := os.Executable()

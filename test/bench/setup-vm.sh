@@ -6,6 +6,7 @@ truncate -s $((SIZE_MB * 3 + 1024))M $W/src.img $W/dst.img
 zpool create -f -O compression=off -O mountpoint=/$SRC $SRC $W/src.img
 zpool create -f -O compression=off -O mountpoint=/$DST $DST $W/dst.img
 zfs create $SRC/data
+zfs create $DST/r # the receiver's root: hotzfs serve does not start without it
 third=$((SIZE_MB / 3))
 log "making ${SIZE_MB} MB of mixed data"
 mkdir -p /$SRC/data/bin /$SRC/data/rand /$SRC/data/text
@@ -49,11 +50,12 @@ YAML
 release_all() { # the receiver holds its base; tests reset the target, so drop those holds first
 	zfs list -H -t snapshot -o name -r $DST 2>/dev/null | while read -r s; do zfs release hotzfs-base "$s" 2>/dev/null || true; done
 }
-# reset_target empties the target and waits until the pool has freed the space in the background, so the next
-# run does not compete with that freeing (it stalls zfs receive, which a bandwidth-limited run cannot make up).
+# reset_target empties the target (the receiver's root stays) and waits until the pool has freed the space in
+# the background, so the next run does not compete with that freeing (it stalls zfs receive, which a
+# bandwidth-limited run cannot make up).
 reset_target() {
 	release_all
-	zfs destroy -r $DST/r 2>/dev/null || true
+	zfs list -H -o name -d 1 $DST/r | tail -n +2 | while read -r d; do zfs destroy -r "$d" 2>/dev/null || true; done
 	zfs destroy -r $DST/raw 2>/dev/null || true
 	zpool wait -t free $DST
 }

@@ -357,6 +357,7 @@ root: %[2]s/backup
 clients:
   e2e-host: {}
 `, pki, dst))
+	zfstest.Run(t, "zfs", "create", "-p", dst+"/backup") // serve does not start without its root
 	ready := filepath.Join(dir, "addr")
 	serve := exec.Command(h.bin, "serve", "--config", receiver, "--log-format", "text", "--log-level", "warn",
 		"--ready-file", ready)

@@ -176,6 +176,7 @@ root: %[2]s/backup
 clients:
   hv1: %[3]s
 `, pki, dstPool, policy))
+	zfstest.Run(t, "zfs", "create", "-p", dstPool+"/backup") // serve does not start without its root
 	ready := filepath.Join(dir, "addr")
 	serve := exec.Command(h.bin, "serve", "--config", h.receiver, "--log-format", "text", "--log-level", "warn",
 		"--ready-file", ready)
