@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -64,6 +65,7 @@ func runDaemon(ctx context.Context, g *globalOptions, opts daemonOptions) error 
 	}
 	sched, n := job.StartScheduler(ctx, env, done)
 	log.Info("daemon started", "config", opts.config, "scheduled_jobs", n)
+	warnUnscheduled(log, opts.config, n)
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,6 +83,16 @@ func runDaemon(ctx context.Context, g *globalOptions, opts daemonOptions) error 
 			env = next
 			sched, n = job.StartScheduler(ctx, env, done)
 			log.Info("reloaded", "scheduled_jobs", n)
+			warnUnscheduled(log, opts.config, n)
 		}
+	}
+}
+
+// warnUnscheduled warns that the daemon has nothing to do when no job has a schedule.
+func warnUnscheduled(log *slog.Logger, config string, scheduled int) {
+	if scheduled == 0 {
+		log.Warn(`no job has a schedule, so the daemon runs nothing: add schedule: to a job (a cron spec like `+
+			`"*/15 * * * *" or "@daily") and reload (SIGHUP), or run hotzfs backup from cron or hotzfs-backup.timer`,
+			"config", config)
 	}
 }
