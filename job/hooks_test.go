@@ -47,8 +47,7 @@ func runHookJob(t *testing.T, j config.Job, z *zfs.Runner) (*snapshot.Result, er
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	at := time.Date(2026, 11, 26, 1, 15, 0, 0, time.UTC)
 	env := Env{ZFS: z, Log: log, Config: &config.Sender{}, Now: func() time.Time { return at }}
-	res, _, err := takeSnapshot(context.Background(), env, z, j, log)
-	return res, err
+	return takeSnapshot(context.Background(), env, z, j, nil, nil, log)
 }
 
 // A failed pre-hook stops the run, and the post-hooks of the pre-hooks that succeeded before it still run:

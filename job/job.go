@@ -51,10 +51,17 @@ type Report struct {
 	Job        string
 	Started    time.Time
 	Duration   time.Duration
+	Steps      Steps // what the run was asked to do
 	Snapshot   *snapshot.Result
 	Replicated []replication.Report
 	Pruned     []PruneReport
 	Err        error
+	// Failed holds each step's failures, joined; a failure that stopped several steps is under each of them.
+	Failed map[Step]error
+	// GuestDatasets are the disks of the job's guests (none for a job without guests); GuestsFound is false
+	// when the run could not find them all (libvirt unreachable, a guest's disks not mapped).
+	GuestDatasets []string
+	GuestsFound   bool
 }
 
 // ErrLocked means another hotzfs process is running the same job.
@@ -66,57 +73,59 @@ func Run(ctx context.Context, env Env, j config.Job, steps Steps) *Report {
 	return run(ctx, env, env.systems(j, env.log().With("job", j.Name)), j, steps)
 }
 
-// run is Run with the systems given.
+// run is Run with the systems given. Every run that takes the job's lock is recorded (see Record), also
+// one that fails before its first step; a dry run is not.
 func run(ctx context.Context, env Env, sys systems, j config.Job, steps Steps) *Report {
-	rep := &Report{Job: j.Name, Started: env.now()}
+	rep := &Report{Job: j.Name, Started: env.now(), Steps: steps}
 	defer func() { rep.Duration = env.now().Sub(rep.Started) }()
 	unlock, err := lock(env.Config.StateDir, j.Name)
 	if err != nil {
-		rep.Err = err
+		rep.Err = err // not recorded: the run that holds the lock records its own outcome
 		return rep
 	}
 	defer unlock()
 	log := env.log().With("job", j.Name)
-	var errs []error
+	var f failures
+	client, guests, err := connectGuests(ctx, env, j)
+	f.add(err, steps.List()...) // without its guests' disks no step can do the whole job
+	rep.GuestsFound = err == nil
 	datasets := append([]string(nil), j.Datasets...)
-	if steps.Snapshot {
-		res, dsets, err := takeSnapshot(ctx, env, sys.snapshotter, j, log)
+	for _, g := range guests {
+		rep.GuestDatasets = append(rep.GuestDatasets, g.Datasets...)
+	}
+	datasets = unique(append(datasets, rep.GuestDatasets...))
+	if steps.Snapshot && err == nil && len(datasets) > 0 {
+		res, err := takeSnapshot(ctx, env, sys.snapshotter, j, client, guests, log)
 		rep.Snapshot = res
-		datasets = dsets
-		if err != nil {
-			errs = append(errs, err)
-		}
-	} else if len(j.Guests) > 0 {
-		guests, err := resolveGuests(ctx, env, j)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		for _, g := range guests {
-			datasets = append(datasets, g.Datasets...)
+		f.add(err, StepSnapshot)
+	}
+	if client != nil {
+		if err := client.Close(); err != nil {
+			log.Debug("closing the libvirt connection", "err", err)
 		}
 	}
-	if err := errors.Join(errs...); errors.Is(err, zfs.ErrNoZFS) {
-		return finish(env, rep, err, steps, log) // every later step would fail the same way
+	if err := f.err(); errors.Is(err, zfs.ErrNoZFS) {
+		f.stopped(err, steps.List()) // every later step would fail the same way
+		return finish(env, rep, &f, log)
 	}
-	datasets = unique(datasets)
 	if len(datasets) == 0 {
-		if away := migratedAway(env.Config.StateDir, j.Guests); len(away) > 0 && len(errs) == 0 {
+		if away := migratedAway(env.Config.StateDir, j.Guests); len(away) > 0 && f.err() == nil {
 			log.Info("nothing to do: the job's guests are migrated away", "guests", strings.Join(away, ","))
-			return rep
+			return finish(env, rep, &f, log)
 		}
-		rep.Err = errors.Join(append(errs, fmt.Errorf("job %q: no dataset to work on", j.Name))...)
-		return rep
+		f.add(fmt.Errorf("job %q: no dataset to work on", j.Name), steps.List()...)
+		return finish(env, rep, &f, log)
 	}
 	if steps.Replicate || steps.Prune {
-		errs = append(errs, replicateAndPrune(ctx, sys, j, datasets, steps, rep, log)...)
+		replicateAndPrune(ctx, sys, j, datasets, steps, rep, &f, log)
 	}
-	return finish(env, rep, errors.Join(errs...), steps, log)
+	return finish(env, rep, &f, log)
 }
 
-// finish sets the run's error and records its status, unless it was a dry run.
-func finish(env Env, rep *Report, err error, steps Steps, log *slog.Logger) *Report {
-	rep.Err = err
-	if !steps.DryRun {
+// finish sets the run's errors and records its status, unless it was a dry run.
+func finish(env Env, rep *Report, f *failures, log *slog.Logger) *Report {
+	rep.Err, rep.Failed = f.err(), f.bySteps()
+	if !rep.Steps.DryRun {
 		rep.Duration = env.now().Sub(rep.Started)
 		if err := Record(env.Config.StateDir, rep); err != nil {
 			log.Warn("cannot record the run's status", "err", err)

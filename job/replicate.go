@@ -20,12 +20,15 @@ func holdTag(target string) string { return meta.SenderBaseHold(target) }
 func IsBaseHold(tag string) bool { return meta.IsSenderBaseHold(tag) }
 
 // replicateAndPrune lists all the job's datasets with one zfs call, replicates each, then prunes each side.
-func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets []string, steps Steps, rep *Report, log *slog.Logger) []error {
+// Failures go to f under the step they made fail.
+func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets []string, steps Steps, rep *Report,
+	f *failures, log *slog.Logger) {
 	// The datasets themselves are listed for their mountpoints (their children come along, unused).
 	listing, err := sys.zfs.List(ctx, datasets, zfs.ListOptions{
 		Types: []zfs.Type{zfs.Filesystem, zfs.Volume, zfs.Snapshot, zfs.Bookmark}, Depth: 1})
 	if err != nil {
-		return []error{fmt.Errorf("job %q: list snapshots: %w", j.Name, err)}
+		f.add(fmt.Errorf("job %q: list snapshots: %w", j.Name, err), steps.among(StepReplicate, StepPrune)...)
+		return
 	}
 	byDataset := map[string][]zfs.Dataset{}
 	mountpoints := map[string]string{}
@@ -40,12 +43,13 @@ func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets 
 	client, err := dialRetrying(ctx, sys, log)
 	if err != nil {
 		err = fmt.Errorf("job %q: target %q: %w", j.Name, j.Target, err)
+		f.add(err, steps.among(StepReplicate, StepPrune)...)
 		if steps.Prune && !steps.Replicate {
 			// Without the target's list nothing counts as replicated; unreplicated snapshots stay.
 			log.Warn("pruning the source without the target's list", "err", err)
-			return append([]error{err}, pruneAll(ctx, sys, j, datasets, byDataset, nil, steps, rep, log)...)
+			f.addAll(pruneAll(ctx, sys, j, datasets, byDataset, nil, steps, rep, log), StepPrune)
 		}
-		return []error{err}
+		return
 	}
 	defer func() {
 		if client != nil {
@@ -53,7 +57,6 @@ func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets 
 		}
 	}()
 	targets := map[string][]transport.SnapshotInfo{}
-	var errs []error
 	if steps.Replicate {
 		sources := make([]replication.Dataset, len(datasets))
 		for i, ds := range datasets {
@@ -63,7 +66,7 @@ func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets 
 		reports, snaps, rerrs, last := replicateAll(ctx, sys, j, sources, client, log)
 		client = last
 		rep.Replicated = append(rep.Replicated, reports...)
-		errs = append(errs, rerrs...)
+		f.addAll(rerrs, StepReplicate)
 		for i, ds := range datasets {
 			if snaps[i] != nil {
 				targets[ds] = snaps[i]
@@ -72,7 +75,8 @@ func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets 
 	} else {
 		infos, err := client.List(nil)
 		if err != nil {
-			return append(errs, fmt.Errorf("job %q: list the target: %w", j.Name, err))
+			f.add(fmt.Errorf("job %q: list the target: %w", j.Name, err), StepPrune)
+			return
 		}
 		for _, ds := range datasets {
 			for _, info := range infos {
@@ -83,15 +87,15 @@ func replicateAndPrune(ctx context.Context, sys systems, j config.Job, datasets 
 		}
 	}
 	if steps.Prune {
-		errs = append(errs, pruneAll(ctx, sys, j, datasets, byDataset, targets, steps, rep, log)...)
+		f.addAll(pruneAll(ctx, sys, j, datasets, byDataset, targets, steps, rep, log), StepPrune)
 		if client == nil && !j.Retention.Target.IsEmpty() {
 			if client, err = dialRetrying(ctx, sys, log); err != nil {
-				return append(errs, fmt.Errorf("job %q: prune the target %q: %w", j.Name, j.Target, err))
+				f.add(fmt.Errorf("job %q: prune the target %q: %w", j.Name, j.Target, err), StepPrune)
+				return
 			}
 		}
-		errs = append(errs, pruneTargets(j, client, datasets, targets, steps, rep, sys.now())...)
+		f.addAll(pruneTargets(j, client, datasets, targets, steps, rep, sys.now()), StepPrune)
 	}
-	return errs
 }
 
 // dialRetrying opens a session, trying again while the failures are transient (the receiver restarting or at

@@ -12,38 +12,23 @@ import (
 	"github.com/hotzfs/hotzfs/zfs"
 )
 
-// takeSnapshot takes the job's snapshot set and returns the datasets it covers.
-func takeSnapshot(ctx context.Context, env Env, snapshotter snapshot.Snapshotter, j config.Job, log *slog.Logger) (*snapshot.Result, []string, error) {
+// takeSnapshot takes the job's snapshot set: its datasets and the disks of guests, quiesced through client.
+func takeSnapshot(ctx context.Context, env Env, snapshotter snapshot.Snapshotter, j config.Job, client *guest.Client,
+	guests []snapshot.Guest, log *slog.Logger) (*snapshot.Result, error) {
 	req := snapshot.Request{Job: j.Name, Prefix: j.SnapshotPrefix, Datasets: j.Datasets, At: env.now(),
 		FreezeTimeout: time.Duration(j.FreezeTimeout), StateDir: env.Config.StateDir, Snapshotter: snapshotter,
 		Guard: env.Guard, Logger: log}
 	req.Hooks = snapshotHooks(j.Hooks)
-	datasets := append([]string(nil), j.Datasets...)
-	if len(j.Guests) > 0 {
-		client, err := env.Guests(ctx)
-		if err != nil {
-			return nil, datasets, fmt.Errorf("job %q: libvirt: %w", j.Name, err)
-		}
-		defer client.Close()
-		guests, err := mapGuests(ctx, env, client, j)
-		if err != nil {
-			return nil, datasets, err
-		}
+	if client != nil {
 		req.Guests, req.Quiescer = guests, client
-		for _, g := range guests {
-			datasets = append(datasets, g.Datasets...)
-		}
-	}
-	if len(datasets) == 0 {
-		return nil, nil, nil // every guest of the job is migrated away, or none is there: run says which
 	}
 	res, err := snapshot.Take(ctx, req)
 	if err != nil {
-		return &res, datasets, fmt.Errorf("job %q: snapshot: %w", j.Name, err)
+		return &res, fmt.Errorf("job %q: snapshot: %w", j.Name, err)
 	}
 	log.Info("snapshot taken", "snapshot", res.Name, "datasets", len(res.Snapshots),
 		"freeze_window", res.Window.Round(time.Millisecond), "snapshot_time", res.SnapTime.Round(time.Millisecond))
-	return &res, datasets, nil
+	return &res, nil
 }
 
 // snapshotHooks turns the job's hook pairs into the snapshot's: each entry's post command undoes its pre command
@@ -57,14 +42,21 @@ func snapshotHooks(hooks config.Hooks) []snapshot.Hook {
 	return out
 }
 
-// resolveGuests finds the job's guests and their disks without snapshotting.
-func resolveGuests(ctx context.Context, env Env, j config.Job) ([]snapshot.Guest, error) {
+// connectGuests connects to libvirt and finds the job's guests and their disks; a job without guests needs
+// neither (nil client). The caller closes the client.
+func connectGuests(ctx context.Context, env Env, j config.Job) (*guest.Client, []snapshot.Guest, error) {
+	if len(j.Guests) == 0 {
+		return nil, nil, nil
+	}
 	client, err := env.Guests(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("job %q: libvirt: %w", j.Name, err)
+		return nil, nil, fmt.Errorf("job %q: libvirt: %w", j.Name, err)
 	}
-	defer client.Close()
-	return mapGuests(ctx, env, client, j)
+	guests, err := mapGuests(ctx, env, client, j)
+	if err != nil {
+		return client, nil, err
+	}
+	return client, guests, nil
 }
 
 // mapGuests selects the job's domains and maps their disks to datasets, with one zfs listing of all pools.

@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/hotzfs/hotzfs/config"
 )
 
 // Status is the last run of each job, kept in the state directory for `hotzfs status` and `hotzfs check`.
@@ -15,14 +19,27 @@ type Status struct {
 	Jobs map[string]JobStatus `json:"jobs"`
 }
 
-// JobStatus is one job's last run.
+// JobStatus is one job's latest run, the latest run of each of its steps, and its datasets. LastRun, Error and
+// LastSuccess are of the latest run whatever steps it did; Steps says how each step last went.
 type JobStatus struct {
 	LastRun      time.Time                `json:"last_run"`
 	Duration     time.Duration            `json:"duration_ns"`
 	Error        string                   `json:"error,omitempty"`
 	LastSuccess  time.Time                `json:"last_success,omitempty"`
+	Steps        map[Step]StepStatus      `json:"steps,omitempty"`
 	Datasets     map[string]DatasetStatus `json:"datasets,omitempty"`
 	FreezeWindow time.Duration            `json:"freeze_window_ns,omitempty"`
+	// GuestDatasets are the disks of the job's guests as the latest run that found them all saw them, at
+	// GuestsListed (zero in a status written before releases recorded it).
+	GuestDatasets []string  `json:"guest_datasets,omitempty"`
+	GuestsListed  time.Time `json:"guests_listed,omitempty"`
+}
+
+// StepStatus is the latest run of one step of a job, and its latest success.
+type StepStatus struct {
+	LastRun     time.Time `json:"last_run"`
+	Error       string    `json:"error,omitempty"`
+	LastSuccess time.Time `json:"last_success,omitempty"`
 }
 
 // DatasetStatus is one dataset's latest snapshot and replication.
@@ -32,6 +49,35 @@ type DatasetStatus struct {
 	LastReplicated   time.Time `json:"last_replicated,omitempty"` // when the target last got a new snapshot
 	ReplicatedSnap   string    `json:"replicated_snapshot,omitempty"`
 	Bytes            uint64    `json:"bytes,omitempty"`
+}
+
+// Tracked returns the datasets of j, sorted: its configured datasets and the disks of its guests as the
+// latest run that found them all saw them (for a status from before that was recorded, every dataset
+// recorded). A dataset the config no longer names, or that belongs to a guest the job no longer has, is not
+// among them.
+func (js JobStatus) Tracked(j config.Job) []string {
+	list := slices.Clone(j.Datasets)
+	switch {
+	case len(j.Guests) == 0:
+	case js.GuestsListed.IsZero():
+		list = append(list, slices.Collect(maps.Keys(js.Datasets))...)
+	default:
+		list = append(list, js.GuestDatasets...)
+	}
+	slices.Sort(list)
+	return slices.Compact(list)
+}
+
+// upgrade fills in the steps of a status written before each step's outcome was recorded: its last run is
+// taken as the last run of every step, a failure as the failure of every step.
+func (js *JobStatus) upgrade() {
+	if js.Steps != nil || js.LastRun.IsZero() {
+		return
+	}
+	js.Steps = map[Step]StepStatus{}
+	for _, s := range AllSteps.List() {
+		js.Steps[s] = StepStatus{LastRun: js.LastRun, Error: js.Error, LastSuccess: js.LastSuccess}
+	}
 }
 
 // Each job's status is its own file, STATE/status/JOB.json, written only under the job's lock: jobs that run
@@ -93,6 +139,10 @@ func loadLegacyStatus(stateDir string) (Status, error) {
 	if st.Jobs == nil {
 		st.Jobs = map[string]JobStatus{}
 	}
+	for name, js := range st.Jobs {
+		js.upgrade()
+		st.Jobs[name] = js
+	}
 	return st, nil
 }
 
@@ -109,6 +159,7 @@ func loadJobStatus(stateDir, job string) (JobStatus, bool, error) {
 	if err := json.Unmarshal(data, &js); err != nil {
 		return js, false, fmt.Errorf("%s: %w (remove the file; the job's next run records it again)", path, err)
 	}
+	js.upgrade()
 	return js, true, nil
 }
 
@@ -137,13 +188,29 @@ func Record(stateDir string, rep *Report) error {
 	return writeFileAtomic(jobStatusPath(stateDir, rep.Job), data)
 }
 
-// merge brings a job's status up to date with one run's report.
+// merge brings a job's status up to date with one run's report: the run, each step it did, and its datasets.
 func merge(js *JobStatus, rep *Report) {
 	js.LastRun, js.Duration, js.Error = rep.Started, rep.Duration, ""
 	if rep.Err != nil {
 		js.Error = rep.Err.Error()
 	} else {
 		js.LastSuccess = rep.Started
+	}
+	if js.Steps == nil {
+		js.Steps = map[Step]StepStatus{}
+	}
+	for _, step := range rep.Steps.List() {
+		ss := js.Steps[step]
+		ss.LastRun, ss.Error = rep.Started, ""
+		if err := rep.Failed[step]; err != nil {
+			ss.Error = err.Error()
+		} else {
+			ss.LastSuccess = rep.Started
+		}
+		js.Steps[step] = ss
+	}
+	if rep.GuestsFound {
+		js.GuestDatasets, js.GuestsListed = slices.Clone(rep.GuestDatasets), rep.Started
 	}
 	if js.Datasets == nil {
 		js.Datasets = map[string]DatasetStatus{}
