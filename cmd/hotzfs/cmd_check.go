@@ -1,41 +1,42 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/job"
-)
-
-// Monitoring exit codes (Nagios plugin convention).
-const (
-	checkOK       = 0
-	checkWarning  = 1
-	checkCritical = 2
-	checkUnknown  = 3
+	"github.com/hotzfs/hotzfs/retention"
 )
 
 type checkOptions struct {
 	config   string
-	warning  time.Duration
-	critical time.Duration
+	jobs     []string
+	warning  time.Duration // age of the newest backup that is a warning
+	critical time.Duration // and that is critical
 }
+
+const checkLong = `check is a monitoring plugin (Nagios, Icinga, Checkmk, ...). It reads the status the runs record and
+judges each job by the latest run of each step (a failed snapshot or replicate is CRITICAL, a failed prune
+a WARNING) and each dataset of the job by the age of its last replication and its last snapshot (over
+--warning: WARNING, over --critical or never replicated: CRITICAL). Datasets the config no longer names are
+not judged. It prints one line, the performance data after '|', and exits:
+  0 OK, 1 WARNING, 2 CRITICAL,
+  3 UNKNOWN: the config or status cannot be read, or the command line is wrong.
+Durations take the config's units: 90m, 36h, 2d, 1w.`
 
 func newCheckCmd() *cobra.Command {
 	var opts checkOptions
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Monitoring check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN on backup age and replication lag",
-		Long: `check reads the status the jobs record and judges each dataset by the age of its last successful
-replication (and each job by its last run). It prints one line and exits like a Nagios plugin:
-0 OK, 1 WARNING (a lag over --warning), 2 CRITICAL (over --critical, a failed last run, or a dataset never
-replicated), 3 UNKNOWN (no readable config or status).`,
-		Args: positional(),
+		Short: "Monitoring plugin: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN on failed steps and backup age",
+		Long:  checkLong,
+		Args: func(cmd *cobra.Command, args []string) error {
+			return checkUsage(cmd, positional()(cmd, args))
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			code, msg := runCheck(opts, time.Now())
 			fmt.Fprintln(cmd.OutOrStdout(), msg)
@@ -45,60 +46,68 @@ replicated), 3 UNKNOWN (no readable config or status).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
-	cmd.Flags().DurationVar(&opts.warning, "warning", 2*time.Hour, "replication lag that is a warning")
-	cmd.Flags().DurationVar(&opts.critical, "critical", 24*time.Hour, "replication lag that is critical")
+	cmd.SetFlagErrorFunc(checkUsage)
+	f := cmd.Flags()
+	f.StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
+	f.StringSliceVar(&opts.jobs, "job", nil, "check only these jobs (repeat, or separate with commas)")
+	opts.warning, opts.critical = 2*time.Hour, 24*time.Hour
+	f.Var((*flagDuration)(&opts.warning), "warning", "age of the last replication or snapshot that is a warning")
+	f.Var((*flagDuration)(&opts.critical), "critical", "age of the last replication or snapshot that is critical")
 	return cmd
 }
 
-// runCheck returns the exit code and the one-line message.
+// checkUsage turns a wrong command line into the plugin's UNKNOWN: the line on stdout, exit 3.
+func checkUsage(cmd *cobra.Command, err error) error {
+	if err == nil {
+		return nil
+	}
+	_, msg := unknown(fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath()))
+	fmt.Fprintln(cmd.OutOrStdout(), msg)
+	return exitError{code: checkUnknown}
+}
+
+// validate refuses thresholds in the wrong order.
+func (o checkOptions) validate() error {
+	if o.warning > o.critical {
+		return fmt.Errorf("--warning %s is longer than --critical %s; the warning must come first",
+			config.Duration(o.warning), config.Duration(o.critical))
+	}
+	return nil
+}
+
+// runCheck returns the exit code and the plugin's line.
 func runCheck(opts checkOptions, now time.Time) (int, string) {
+	if err := opts.validate(); err != nil {
+		return unknown(err)
+	}
 	cfg, err := config.LoadSender(opts.config)
 	if err != nil {
-		return checkUnknown, "HOTZFS UNKNOWN - " + firstLine(err.Error())
+		return unknown(err)
+	}
+	jobs, err := selectJobs(cfg, opts.jobs)
+	if err != nil {
+		return unknown(err)
 	}
 	st, err := job.LoadStatus(cfg.StateDir)
 	if err != nil {
-		return checkUnknown, "HOTZFS UNKNOWN - " + firstLine(err.Error())
+		return unknown(err)
 	}
-	code := checkOK
-	var problems []string
-	worse := func(c int, msg string) {
-		code = max(code, c)
-		problems = append(problems, msg)
+	var v verdict
+	judgeJobs(&v, jobs, st, now, opts)
+	return v.state, v.line()
+}
+
+// flagDuration is a flag holding a duration in the config's grammar: "90m", "36h", "2d", "1w".
+type flagDuration time.Duration
+
+func (d *flagDuration) String() string { return config.Duration(*d).String() }
+func (d *flagDuration) Type() string   { return "duration" }
+
+func (d *flagDuration) Set(s string) error {
+	v, err := retention.ParseDurationTerms(s)
+	if err != nil {
+		return errors.New(firstLine(err.Error()))
 	}
-	datasets := 0
-	for _, j := range cfg.Jobs {
-		js, ok := st.Jobs[j.Name]
-		if !ok {
-			worse(checkCritical, fmt.Sprintf("job %s never ran", j.Name))
-			continue
-		}
-		if js.Error != "" {
-			worse(checkCritical, fmt.Sprintf("job %s failed %s ago: %s", j.Name, age(now, js.LastRun), firstLine(js.Error)))
-		}
-		names := make([]string, 0, len(js.Datasets))
-		for n := range js.Datasets {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			datasets++
-			d := js.Datasets[n]
-			lag := now.Sub(d.LastReplicated)
-			switch {
-			case d.LastReplicated.IsZero():
-				worse(checkCritical, fmt.Sprintf("%s never replicated", n))
-			case lag > opts.critical:
-				worse(checkCritical, fmt.Sprintf("%s last replicated %s ago", n, age(now, d.LastReplicated)))
-			case lag > opts.warning:
-				worse(checkWarning, fmt.Sprintf("%s last replicated %s ago", n, age(now, d.LastReplicated)))
-			}
-		}
-	}
-	label := map[int]string{checkOK: "OK", checkWarning: "WARNING", checkCritical: "CRITICAL"}[code]
-	if code == checkOK {
-		return code, fmt.Sprintf("HOTZFS OK - %d job(s), %d dataset(s) replicated within %s", len(cfg.Jobs), datasets, opts.warning)
-	}
-	return code, "HOTZFS " + label + " - " + strings.Join(problems, "; ")
+	*d = flagDuration(v)
+	return nil
 }

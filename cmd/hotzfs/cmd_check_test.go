@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,38 +31,148 @@ jobs:
 	return path
 }
 
+// recordRun records a run of job j over datasets at the given time; errs fail the steps they name.
+func recordRun(t *testing.T, state string, at time.Time, steps job.Steps, datasets []string, errs map[job.Step]error) {
+	t.Helper()
+	rep := &job.Report{Job: "j", Started: at, Steps: steps, Failed: errs}
+	for _, err := range errs {
+		rep.Err = errors.Join(rep.Err, err)
+	}
+	if steps.Replicate {
+		for _, ds := range datasets {
+			rep.Replicated = append(rep.Replicated, replication.Report{Source: ds, Base: "s" + at.Format("150405"),
+				Steps: []replication.StepReport{{Bytes: 1}}})
+		}
+	}
+	if err := job.Record(state, rep); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func defaultCheck(config string) checkOptions {
+	return checkOptions{config: config, warning: 2 * time.Hour, critical: 24 * time.Hour}
+}
+
 func TestCheckExitCodes(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	state := t.TempDir()
-	opts := checkOptions{config: writeSenderConfig(t, state), warning: 2 * time.Hour, critical: 24 * time.Hour}
+	opts := defaultCheck(writeSenderConfig(t, state))
 
 	code, msg := runCheck(opts, now)
 	if code != checkCritical || !strings.Contains(msg, "never ran") {
 		t.Errorf("no status yet: %d %q, want CRITICAL never ran", code, msg)
 	}
-	record := func(at time.Time, err error) {
-		rep := &job.Report{Job: "j", Started: at, Err: err, Replicated: []replication.Report{
-			{Source: "tank/a", Base: "s1", Steps: []replication.StepReport{{Bytes: 1}}},
-			{Source: "tank/b", Base: "s1", Steps: []replication.StepReport{{Bytes: 1}}}}}
-		if err := job.Record(state, rep); err != nil {
-			t.Fatal(err)
-		}
+	recordRun(t, state, now.Add(-30*time.Minute), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
+	code, msg = runCheck(opts, now)
+	if code != checkOK || !strings.HasPrefix(msg, "HOTZFS OK - 1 job(s), 2 dataset(s) replicated within 2h |") ||
+		!strings.Contains(msg, " | 'j:tank/a lag'=1800s;7200;86400;0 'j:tank/b lag'=1800s;7200;86400;0") {
+		t.Errorf("fresh backup: %d %q, want OK with each dataset's lag as performance data", code, msg)
 	}
-	record(now.Add(-30*time.Minute), nil)
-	if code, msg := runCheck(opts, now); code != checkOK || !strings.HasPrefix(msg, "HOTZFS OK") {
-		t.Errorf("fresh backup: %d %q, want OK", code, msg)
-	}
-	if code, msg := runCheck(opts, now.Add(3*time.Hour)); code != checkWarning || !strings.Contains(msg, "tank/a last replicated 3h30m0s ago") {
+	if code, msg := runCheck(opts, now.Add(3*time.Hour)); code != checkWarning || !strings.Contains(msg, "tank/a last replicated 3h30m ago") {
 		t.Errorf("3.5 h old: %d %q, want WARNING naming the dataset and its lag", code, msg)
 	}
-	if code, _ := runCheck(opts, now.Add(48*time.Hour)); code != checkCritical {
-		t.Errorf("2 days old: %d, want CRITICAL", code)
+	if code, msg := runCheck(opts, now.Add(48*time.Hour)); code != checkCritical || !strings.Contains(msg, "tank/b last replicated 2d1h ago") {
+		t.Errorf("2 days old: %d %q, want CRITICAL", code, msg)
 	}
-	record(now, fmt.Errorf("target unreachable"))
-	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "target unreachable") {
+	recordRun(t, state, now, job.AllSteps, nil, map[job.Step]error{job.StepReplicate: errors.New("target unreachable")})
+	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "job j: replicate failed 0s ago: target unreachable") {
 		t.Errorf("failed run: %d %q, want CRITICAL with the error", code, msg)
 	}
-	if code, _ := runCheck(checkOptions{config: "/nonexistent.yaml"}, now); code != checkUnknown {
+	if code, _ := runCheck(defaultCheck("/nonexistent.yaml"), now); code != checkUnknown {
 		t.Errorf("missing config: %d, want UNKNOWN", code)
+	}
+}
+
+// A failed replication stays CRITICAL after a prune and a snapshot that succeed; a failed prune alone is a
+// WARNING; and a dataset the config names but no run replicated yet is CRITICAL.
+func TestCheckJudgesEachStepByItsLatestRun(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	state := t.TempDir()
+	opts := defaultCheck(writeSenderConfig(t, state))
+	recordRun(t, state, now.Add(-time.Hour), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
+	recordRun(t, state, now.Add(-30*time.Minute), job.AllSteps, nil,
+		map[job.Step]error{job.StepReplicate: errors.New("target unreachable"), job.StepPrune: errors.New("target unreachable")})
+	recordRun(t, state, now.Add(-20*time.Minute), job.Steps{Prune: true}, nil, nil)
+	recordRun(t, state, now.Add(-10*time.Minute), job.Steps{Snapshot: true}, nil, nil)
+	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "replicate failed 30m ago: target unreachable") ||
+		strings.Contains(msg, "prune") {
+		t.Errorf("replicate failed, prune and snapshot succeeded later: %d %q, want CRITICAL for replicate only", code, msg)
+	}
+	recordRun(t, state, now.Add(-5*time.Minute), job.AllSteps, []string{"tank/a", "tank/b"},
+		map[job.Step]error{job.StepPrune: errors.New("prune tank/a: dataset is busy")})
+	if code, msg := runCheck(opts, now); code != checkWarning || !strings.Contains(msg, "prune failed 5m ago: prune tank/a: dataset is busy") {
+		t.Errorf("only prune failed: %d %q, want WARNING", code, msg)
+	}
+
+	fresh := t.TempDir()
+	recordRun(t, fresh, now.Add(-5*time.Minute), job.AllSteps, []string{"tank/a"}, nil)
+	if code, msg := runCheck(defaultCheck(writeSenderConfig(t, fresh)), now); code != checkCritical ||
+		!strings.Contains(msg, "tank/b never replicated") || !strings.Contains(msg, "'j:tank/b lag'=U;7200;86400;0") {
+		t.Errorf("tank/b in the config, never replicated: %d %q, want CRITICAL", code, msg)
+	}
+}
+
+// A dataset that was replicated once and then removed from the config is not judged any more.
+func TestCheckDropsDatasetsNoLongerInTheConfig(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	state := t.TempDir()
+	recordRun(t, state, now.Add(-30*24*time.Hour), job.AllSteps, []string{"tank/gone"}, nil)
+	recordRun(t, state, now.Add(-time.Hour), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
+	if code, msg := runCheck(defaultCheck(writeSenderConfig(t, state)), now); code != checkOK || strings.Contains(msg, "gone") {
+		t.Errorf("tank/gone not in the config: %d %q, want OK without it", code, msg)
+	}
+}
+
+// --job narrows the check to the jobs named.
+func TestCheckOnlyTheJobsNamed(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	path := writeTwoJobConfig(t) // jobs j and k, neither ran
+	opts := defaultCheck(path)
+	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "job j never ran; job k never ran") {
+		t.Errorf("all jobs: %d %q", code, msg)
+	}
+	opts.jobs = []string{"k"}
+	if code, msg := runCheck(opts, now); code != checkCritical || strings.Contains(msg, "job j") || !strings.Contains(msg, "job k never ran") {
+		t.Errorf("--job k: %d %q, want only job k", code, msg)
+	}
+}
+
+// A wrong command line is the plugin's UNKNOWN (exit 3, the reason on stdout), not the usage exit code 2;
+// durations take days.
+func TestCheckUsageErrorsAreUnknown(t *testing.T) {
+	cfg := writeSenderConfig(t, t.TempDir())
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"extra"}, "check takes no arguments"},
+		{[]string{"--warning", "2x"}, `unknown unit "x"`},
+		{[]string{"--warning", "2d", "--critical", "1d"}, "--warning 2d is longer than --critical 1d"},
+		{[]string{"--job", "nope"}, `no job "nope"`},
+		{[]string{"--log-level", "loud"}, "use one of debug, info, warn, error"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := execute(t.Context(), append([]string{"check", "-c", cfg}, c.args...), &stdout, &stderr)
+		if code != checkUnknown || !strings.HasPrefix(stdout.String(), "HOTZFS UNKNOWN - ") || !strings.Contains(stdout.String(), c.want) {
+			t.Errorf("check %v: exit %d, stdout %q, stderr %q; want exit 3 and UNKNOWN saying %q", c.args, code,
+				stdout.String(), stderr.String(), c.want)
+		}
+	}
+	var stdout bytes.Buffer
+	code := execute(t.Context(), []string{"check", "-c", cfg, "--warning", "2d", "--critical", "1w"}, &stdout, &bytes.Buffer{})
+	if code != checkCritical || !strings.Contains(stdout.String(), "job j never ran") {
+		t.Errorf("--warning 2d --critical 1w: exit %d, %q; want the check to run", code, stdout.String())
+	}
+}
+
+func TestSpan(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		45 * time.Second: "45s", 12*time.Minute + 5*time.Second: "12m5s", 30 * time.Minute: "30m",
+		3*time.Hour + 30*time.Minute + 20*time.Second: "3h30m", 5 * time.Hour: "5h", 49 * time.Hour: "2d1h", 48 * time.Hour: "2d",
+	} {
+		if got := span(d); got != want {
+			t.Errorf("span(%s) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hotzfs/hotzfs/config"
+	"github.com/hotzfs/hotzfs/job"
+)
+
+// stepFailure is how bad a failed step is: without snapshots or replication the backups age; a failed prune
+// leaves snapshots to pile up, which the pools' capacity shows.
+var stepFailure = map[job.Step]int{job.StepSnapshot: checkCritical, job.StepReplicate: checkCritical, job.StepPrune: checkWarning}
+
+// judgeJobs judges each job by the latest run of each step, and each dataset it has by the age of its last
+// replication and snapshot.
+func judgeJobs(v *verdict, jobs []config.Job, st job.Status, now time.Time, opts checkOptions) {
+	datasets := 0
+	for _, j := range jobs {
+		js, ok := st.Jobs[j.Name]
+		if !ok {
+			v.add(checkCritical, "job %s never ran", j.Name)
+			continue
+		}
+		for _, step := range job.AllSteps.List() {
+			if s := js.Steps[step]; s.Error != "" {
+				v.add(stepFailure[step], "job %s: %s failed %s ago: %s", j.Name, step, span(now.Sub(s.LastRun)), firstLine(s.Error))
+			}
+		}
+		for _, ds := range js.Tracked(j) {
+			datasets++
+			judgeDataset(v, j.Name, ds, js.Datasets[ds], now, opts)
+		}
+	}
+	v.ok("%d job(s), %d dataset(s) replicated within %s", len(jobs), datasets, config.Duration(opts.warning))
+}
+
+// judgeDataset judges one dataset by the age of its last replication (and of its last snapshot, when one is
+// recorded).
+func judgeDataset(v *verdict, jobName, ds string, d job.DatasetStatus, now time.Time, opts checkOptions) {
+	label := jobName + ":" + ds + " lag"
+	warn, crit := fmt.Sprint(int64(opts.warning.Seconds())), fmt.Sprint(int64(opts.critical.Seconds()))
+	if d.LastReplicated.IsZero() {
+		v.add(checkCritical, "%s never replicated", ds)
+		v.perfdata(label, "U", warn, crit, "0")
+		return
+	}
+	lag := now.Sub(d.LastReplicated)
+	v.perfdata(label, seconds(lag), warn, crit, "0")
+	state, what := ageState(lag, opts), fmt.Sprintf("%s last replicated %s ago", ds, span(lag))
+	if !d.LastSnapshotTime.IsZero() {
+		if snap := now.Sub(d.LastSnapshotTime); ageState(snap, opts) != checkOK {
+			state = max(state, ageState(snap, opts))
+			what += fmt.Sprintf(", last snapshot %s ago", span(snap))
+		}
+	}
+	if state != checkOK {
+		v.add(state, "%s", what)
+	}
+}
+
+// ageState is the state of a backup this old.
+func ageState(age time.Duration, opts checkOptions) int {
+	switch {
+	case age > opts.critical:
+		return checkCritical
+	case age > opts.warning:
+		return checkWarning
+	}
+	return checkOK
+}
