@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -15,37 +16,48 @@ import (
 
 // PoolStatus is the health and space of a pool.
 type PoolStatus struct {
-	Name   string
-	Health string // ONLINE, DEGRADED, ...
-	Size   uint64
-	Free   uint64
+	Name      string
+	Health    string // ONLINE, DEGRADED, FAULTED, OFFLINE, UNAVAIL, REMOVED, SUSPENDED
+	Size      uint64 // 0 when the pool cannot tell (e.g. UNAVAIL)
+	Allocated uint64
+	Free      uint64
 }
 
-// Pool reads a pool's health and space. This short metadata call goes through go-zfs, which runs `zpool get`
-// from PATH without a context; the call is logged here and abandoned (not killed) when ctx ends first.
-func (r *Runner) Pool(ctx context.Context, name string) (PoolStatus, error) {
-	if err := ValidateDataset(name); err != nil || strings.Contains(name, "/") {
-		return PoolStatus{}, fmt.Errorf("invalid pool name %q", name)
+// Capacity is the percentage of the pool allocated, as zpool's capacity property; 0 for a pool without a size.
+func (p PoolStatus) Capacity() float64 {
+	if p.Size == 0 {
+		return 0
 	}
+	return float64(p.Allocated) * 100 / float64(p.Size)
+}
+
+// PoolHealth reads the health and space of every imported pool. This short metadata call goes through go-zfs,
+// which runs `zpool list` and one `zpool get` per pool from PATH without a context; the call is logged here and
+// abandoned (not killed) when ctx ends first.
+func (r *Runner) PoolHealth(ctx context.Context) ([]PoolStatus, error) {
 	type result struct {
-		p   *gozfs.Zpool
-		err error
+		pools []*gozfs.Zpool
+		err   error
 	}
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		p, err := gozfs.GetZpool(name)
-		done <- result{p, err}
+		pools, err := gozfs.ListZpools()
+		done <- result{pools, err}
 	}()
 	select {
 	case <-ctx.Done():
-		return PoolStatus{}, fmt.Errorf("zpool get %s: %w", name, ctx.Err())
+		return nil, fmt.Errorf("zpool list: %w", ctx.Err())
 	case res := <-done:
-		r.logDone(ctx, "zpool", []string{"get", name}, start, res.err)
+		r.logDone(ctx, "zpool", []string{"list"}, start, res.err)
 		if res.err != nil {
-			return PoolStatus{}, fromGoZFS(res.err)
+			return nil, fromGoZFS(res.err)
 		}
-		return PoolStatus{Name: name, Health: res.p.Health, Size: res.p.Size, Free: res.p.Free}, nil
+		out := make([]PoolStatus, len(res.pools))
+		for i, p := range res.pools {
+			out[i] = PoolStatus{Name: p.Name, Health: p.Health, Size: p.Size, Allocated: p.Allocated, Free: p.Free}
+		}
+		return out, nil
 	}
 }
 
@@ -53,8 +65,15 @@ func (r *Runner) Pool(ctx context.Context, name string) (PoolStatus, error) {
 func fromGoZFS(err error) error {
 	var ge *gozfs.Error
 	if errors.As(err, &ge) {
-		ce := &CommandError{Cmd: "zpool", Args: strings.Fields(ge.Debug), Stderr: strings.TrimSpace(ge.Stderr), Err: ge.Err}
+		args := strings.Fields(ge.Debug) // the binary's path, then its arguments
+		if len(args) > 0 {
+			args = args[1:]
+		}
+		ce := &CommandError{Cmd: "zpool", Args: args, Stderr: strings.TrimSpace(ge.Stderr), Err: ge.Err}
 		ce.Kind = classify(ce.Stderr)
+		if errors.Is(ge.Err, exec.ErrNotFound) {
+			ce.Kind = ErrNoZFS
+		}
 		return ce
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,10 +74,11 @@ func TestRealReceiveIntoFullPool(t *testing.T) {
 	must(t, r.CreateFilesystem(ctx, ds, nil))
 	zfstest.WriteTree(t, zfstest.Mountpoint(t, ds), 11, 12, 8<<20)
 	must(t, r.SnapshotAtomic(ctx, []string{ds + "@big"}, nil))
-	st, err := r.Pool(ctx, dst)
+	pools, err := r.PoolHealth(ctx)
 	must(t, err)
-	if st.Health != "ONLINE" || st.Free == 0 || st.Free > 64<<20 {
-		t.Fatalf("pool status %+v", st)
+	i := slices.IndexFunc(pools, func(p zfs.PoolStatus) bool { return p.Name == dst })
+	if i < 0 || pools[i].Health != "ONLINE" || pools[i].Free == 0 || pools[i].Free > 64<<20 || pools[i].Allocated == 0 {
+		t.Fatalf("pool %s in %+v", dst, pools)
 	}
 	err = pipe(t, ctx, r, zfs.SendOptions{Snapshot: ds + "@big"}, dst+"/data", zfs.ReceiveOptions{Resumable: true})
 	if !errors.Is(err, zfs.ErrNoSpace) {
