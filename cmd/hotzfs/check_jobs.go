@@ -13,12 +13,14 @@ import (
 var stepFailure = map[job.Step]int{job.StepSnapshot: checkCritical, job.StepReplicate: checkCritical, job.StepPrune: checkWarning}
 
 // judgeJobs judges each job by the latest run of each step, and each dataset it has by the age of its last
-// replication and snapshot.
-func judgeJobs(v *verdict, jobs []config.Job, st job.Status, now time.Time, opts checkOptions) {
-	datasets := 0
+// replication and snapshot. It returns the jobs' datasets (of a job that never ran, those its config names).
+func judgeJobs(v *verdict, jobs []config.Job, st job.Status, now time.Time, opts checkOptions) []string {
+	var datasets []string
 	for _, j := range jobs {
-		js, ok := st.Jobs[j.Name]
-		if !ok {
+		js, ran := st.Jobs[j.Name]
+		tracked := js.Tracked(j)
+		datasets = append(datasets, tracked...)
+		if !ran {
 			v.add(checkCritical, "job %s never ran", j.Name)
 			continue
 		}
@@ -27,12 +29,12 @@ func judgeJobs(v *verdict, jobs []config.Job, st job.Status, now time.Time, opts
 				v.add(stepFailure[step], "job %s: %s failed %s ago: %s", j.Name, step, span(now.Sub(s.LastRun)), firstLine(s.Error))
 			}
 		}
-		for _, ds := range js.Tracked(j) {
-			datasets++
+		for _, ds := range tracked {
 			judgeDataset(v, j.Name, ds, js.Datasets[ds], now, opts)
 		}
 	}
-	v.ok("%d job(s), %d dataset(s) replicated within %s", len(jobs), datasets, config.Duration(opts.warning))
+	v.ok("%d job(s), %d dataset(s) replicated within %s", len(jobs), len(datasets), config.Duration(opts.warning))
+	return datasets
 }
 
 // judgeDataset judges one dataset by the age of its last replication (and of its last snapshot, when one is

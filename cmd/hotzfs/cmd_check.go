@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/hotzfs/hotzfs/config"
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/retention"
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 type checkOptions struct {
@@ -17,13 +19,24 @@ type checkOptions struct {
 	jobs     []string
 	warning  time.Duration // age of the newest backup that is a warning
 	critical time.Duration // and that is critical
+	pools    bool          // judge the health and capacity of the pools the backups live on
+	// capacityWarning and capacityCritical are the percentages of a pool allocated that are a warning and
+	// critical.
+	capacityWarning, capacityCritical int
+}
+
+// checkSystems are what check reads besides files; *zfs.Runner is one.
+type checkSystems interface {
+	PoolHealth(ctx context.Context) ([]zfs.PoolStatus, error)
 }
 
 const checkLong = `check is a monitoring plugin (Nagios, Icinga, Checkmk, ...). It reads the status the runs record and
 judges each job by the latest run of each step (a failed snapshot or replicate is CRITICAL, a failed prune
 a WARNING) and each dataset of the job by the age of its last replication and its last snapshot (over
 --warning: WARNING, over --critical or never replicated: CRITICAL). Datasets the config no longer names are
-not judged. It prints one line, the performance data after '|', and exits:
+not judged. With --pools (the default) it also judges the pools those datasets live on: DEGRADED is a
+WARNING, any other state but ONLINE CRITICAL, and so is a pool not imported; a capacity (allocated of size)
+at or over --capacity-warning or --capacity-critical likewise. It prints one line, the performance data after '|', and exits:
   0 OK, 1 WARNING, 2 CRITICAL,
   3 UNKNOWN: the config or status cannot be read, or the command line is wrong.
 Durations take the config's units: 90m, 36h, 2d, 1w.`
@@ -38,7 +51,7 @@ func newCheckCmd() *cobra.Command {
 			return checkUsage(cmd, positional()(cmd, args))
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			code, msg := runCheck(opts, time.Now())
+			code, msg := runCheck(cmd.Context(), opts, zfs.NewRunner(nil), time.Now())
 			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			if code != checkOK {
 				return exitError{code: code}
@@ -53,6 +66,9 @@ func newCheckCmd() *cobra.Command {
 	opts.warning, opts.critical = 2*time.Hour, 24*time.Hour
 	f.Var((*flagDuration)(&opts.warning), "warning", "age of the last replication or snapshot that is a warning")
 	f.Var((*flagDuration)(&opts.critical), "critical", "age of the last replication or snapshot that is critical")
+	f.BoolVar(&opts.pools, "pools", true, "judge the health and capacity of the pools (--pools=false: leave them out)")
+	f.IntVar(&opts.capacityWarning, "capacity-warning", 80, "percentage of a pool allocated that is a warning")
+	f.IntVar(&opts.capacityCritical, "capacity-critical", 90, "percentage of a pool allocated that is critical")
 	return cmd
 }
 
@@ -72,11 +88,15 @@ func (o checkOptions) validate() error {
 		return fmt.Errorf("--warning %s is longer than --critical %s; the warning must come first",
 			config.Duration(o.warning), config.Duration(o.critical))
 	}
+	if o.capacityWarning < 1 || o.capacityWarning > o.capacityCritical || o.capacityCritical > 100 {
+		return fmt.Errorf("--capacity-warning %d and --capacity-critical %d: use percentages with 1 <= warning <= critical <= 100",
+			o.capacityWarning, o.capacityCritical)
+	}
 	return nil
 }
 
 // runCheck returns the exit code and the plugin's line.
-func runCheck(opts checkOptions, now time.Time) (int, string) {
+func runCheck(ctx context.Context, opts checkOptions, sys checkSystems, now time.Time) (int, string) {
 	if err := opts.validate(); err != nil {
 		return unknown(err)
 	}
@@ -93,8 +113,25 @@ func runCheck(opts checkOptions, now time.Time) (int, string) {
 		return unknown(err)
 	}
 	var v verdict
-	judgeJobs(&v, jobs, st, now, opts)
+	datasets := judgeJobs(&v, jobs, st, now, opts)
+	if opts.pools && len(datasets) > 0 {
+		var names []string
+		for _, ds := range datasets {
+			names = append(names, zfs.Pool(ds))
+		}
+		judgeSystemPools(ctx, &v, sys, names, opts)
+	}
 	return v.state, v.line()
+}
+
+// judgeSystemPools reads the pools and judges those named; pools that cannot be read are UNKNOWN.
+func judgeSystemPools(ctx context.Context, v *verdict, sys checkSystems, names []string, opts checkOptions) {
+	pools, err := sys.PoolHealth(ctx)
+	if err != nil {
+		v.add(checkUnknown, "cannot read the pools (--pools=false leaves them out): %s", firstLine(err.Error()))
+		return
+	}
+	judgePools(v, pools, names, opts)
 }
 
 // flagDuration is a flag holding a duration in the config's grammar: "90m", "36h", "2d", "1w".

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/replication"
+	"github.com/hotzfs/hotzfs/zfs"
 )
 
 func writeSenderConfig(t *testing.T, stateDir string) string {
@@ -50,35 +52,46 @@ func recordRun(t *testing.T, state string, at time.Time, steps job.Steps, datase
 }
 
 func defaultCheck(config string) checkOptions {
-	return checkOptions{config: config, warning: 2 * time.Hour, critical: 24 * time.Hour}
+	return checkOptions{config: config, warning: 2 * time.Hour, critical: 24 * time.Hour, pools: true,
+		capacityWarning: 80, capacityCritical: 90}
 }
+
+// fakePools is the pools a check sees.
+type fakePools struct {
+	pools []zfs.PoolStatus
+	err   error
+}
+
+func (f fakePools) PoolHealth(context.Context) ([]zfs.PoolStatus, error) { return f.pools, f.err }
+
+var healthyTank = fakePools{pools: []zfs.PoolStatus{{Name: "tank", Health: "ONLINE", Size: 100 << 30, Allocated: 20 << 30}}}
 
 func TestCheckExitCodes(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	state := t.TempDir()
 	opts := defaultCheck(writeSenderConfig(t, state))
 
-	code, msg := runCheck(opts, now)
+	code, msg := runCheck(t.Context(), opts, healthyTank, now)
 	if code != checkCritical || !strings.Contains(msg, "never ran") {
 		t.Errorf("no status yet: %d %q, want CRITICAL never ran", code, msg)
 	}
 	recordRun(t, state, now.Add(-30*time.Minute), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
-	code, msg = runCheck(opts, now)
-	if code != checkOK || !strings.HasPrefix(msg, "HOTZFS OK - 1 job(s), 2 dataset(s) replicated within 2h |") ||
-		!strings.Contains(msg, " | 'j:tank/a lag'=1800s;7200;86400;0 'j:tank/b lag'=1800s;7200;86400;0") {
+	code, msg = runCheck(t.Context(), opts, healthyTank, now)
+	if code != checkOK || !strings.HasPrefix(msg, "HOTZFS OK - 1 job(s), 2 dataset(s) replicated within 2h, 1 pool(s) ONLINE under 80% |") ||
+		!strings.HasSuffix(msg, " | 'j:tank/a lag'=1800s;7200;86400;0 'j:tank/b lag'=1800s;7200;86400;0 'tank capacity'=20.0%;80;90;0;100") {
 		t.Errorf("fresh backup: %d %q, want OK with each dataset's lag as performance data", code, msg)
 	}
-	if code, msg := runCheck(opts, now.Add(3*time.Hour)); code != checkWarning || !strings.Contains(msg, "tank/a last replicated 3h30m ago") {
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now.Add(3*time.Hour)); code != checkWarning || !strings.Contains(msg, "tank/a last replicated 3h30m ago") {
 		t.Errorf("3.5 h old: %d %q, want WARNING naming the dataset and its lag", code, msg)
 	}
-	if code, msg := runCheck(opts, now.Add(48*time.Hour)); code != checkCritical || !strings.Contains(msg, "tank/b last replicated 2d1h ago") {
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now.Add(48*time.Hour)); code != checkCritical || !strings.Contains(msg, "tank/b last replicated 2d1h ago") {
 		t.Errorf("2 days old: %d %q, want CRITICAL", code, msg)
 	}
 	recordRun(t, state, now, job.AllSteps, nil, map[job.Step]error{job.StepReplicate: errors.New("target unreachable")})
-	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "job j: replicate failed 0s ago: target unreachable") {
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now); code != checkCritical || !strings.Contains(msg, "job j: replicate failed 0s ago: target unreachable") {
 		t.Errorf("failed run: %d %q, want CRITICAL with the error", code, msg)
 	}
-	if code, _ := runCheck(defaultCheck("/nonexistent.yaml"), now); code != checkUnknown {
+	if code, _ := runCheck(t.Context(), defaultCheck("/nonexistent.yaml"), healthyTank, now); code != checkUnknown {
 		t.Errorf("missing config: %d, want UNKNOWN", code)
 	}
 }
@@ -94,19 +107,19 @@ func TestCheckJudgesEachStepByItsLatestRun(t *testing.T) {
 		map[job.Step]error{job.StepReplicate: errors.New("target unreachable"), job.StepPrune: errors.New("target unreachable")})
 	recordRun(t, state, now.Add(-20*time.Minute), job.Steps{Prune: true}, nil, nil)
 	recordRun(t, state, now.Add(-10*time.Minute), job.Steps{Snapshot: true}, nil, nil)
-	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "replicate failed 30m ago: target unreachable") ||
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now); code != checkCritical || !strings.Contains(msg, "replicate failed 30m ago: target unreachable") ||
 		strings.Contains(msg, "prune") {
 		t.Errorf("replicate failed, prune and snapshot succeeded later: %d %q, want CRITICAL for replicate only", code, msg)
 	}
 	recordRun(t, state, now.Add(-5*time.Minute), job.AllSteps, []string{"tank/a", "tank/b"},
 		map[job.Step]error{job.StepPrune: errors.New("prune tank/a: dataset is busy")})
-	if code, msg := runCheck(opts, now); code != checkWarning || !strings.Contains(msg, "prune failed 5m ago: prune tank/a: dataset is busy") {
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now); code != checkWarning || !strings.Contains(msg, "prune failed 5m ago: prune tank/a: dataset is busy") {
 		t.Errorf("only prune failed: %d %q, want WARNING", code, msg)
 	}
 
 	fresh := t.TempDir()
 	recordRun(t, fresh, now.Add(-5*time.Minute), job.AllSteps, []string{"tank/a"}, nil)
-	if code, msg := runCheck(defaultCheck(writeSenderConfig(t, fresh)), now); code != checkCritical ||
+	if code, msg := runCheck(t.Context(), defaultCheck(writeSenderConfig(t, fresh)), healthyTank, now); code != checkCritical ||
 		!strings.Contains(msg, "tank/b never replicated") || !strings.Contains(msg, "'j:tank/b lag'=U;7200;86400;0") {
 		t.Errorf("tank/b in the config, never replicated: %d %q, want CRITICAL", code, msg)
 	}
@@ -118,7 +131,7 @@ func TestCheckDropsDatasetsNoLongerInTheConfig(t *testing.T) {
 	state := t.TempDir()
 	recordRun(t, state, now.Add(-30*24*time.Hour), job.AllSteps, []string{"tank/gone"}, nil)
 	recordRun(t, state, now.Add(-time.Hour), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
-	if code, msg := runCheck(defaultCheck(writeSenderConfig(t, state)), now); code != checkOK || strings.Contains(msg, "gone") {
+	if code, msg := runCheck(t.Context(), defaultCheck(writeSenderConfig(t, state)), healthyTank, now); code != checkOK || strings.Contains(msg, "gone") {
 		t.Errorf("tank/gone not in the config: %d %q, want OK without it", code, msg)
 	}
 }
@@ -128,11 +141,11 @@ func TestCheckOnlyTheJobsNamed(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	path := writeTwoJobConfig(t) // jobs j and k, neither ran
 	opts := defaultCheck(path)
-	if code, msg := runCheck(opts, now); code != checkCritical || !strings.Contains(msg, "job j never ran; job k never ran") {
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now); code != checkCritical || !strings.Contains(msg, "job j never ran; job k never ran") {
 		t.Errorf("all jobs: %d %q", code, msg)
 	}
 	opts.jobs = []string{"k"}
-	if code, msg := runCheck(opts, now); code != checkCritical || strings.Contains(msg, "job j") || !strings.Contains(msg, "job k never ran") {
+	if code, msg := runCheck(t.Context(), opts, healthyTank, now); code != checkCritical || strings.Contains(msg, "job j") || !strings.Contains(msg, "job k never ran") {
 		t.Errorf("--job k: %d %q, want only job k", code, msg)
 	}
 }
@@ -150,6 +163,7 @@ func TestCheckUsageErrorsAreUnknown(t *testing.T) {
 		{[]string{"--warning", "2x"}, `unknown unit "x"`},
 		{[]string{"--warning", "2d", "--critical", "1d"}, "--warning 2d is longer than --critical 1d"},
 		{[]string{"--job", "nope"}, `no job "nope"`},
+		{[]string{"--capacity-warning", "95", "--capacity-critical", "90"}, "1 <= warning <= critical <= 100"},
 		{[]string{"--log-level", "loud"}, "use one of debug, info, warn, error"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -160,7 +174,7 @@ func TestCheckUsageErrorsAreUnknown(t *testing.T) {
 		}
 	}
 	var stdout bytes.Buffer
-	code := execute(t.Context(), []string{"check", "-c", cfg, "--warning", "2d", "--critical", "1w"}, &stdout, &bytes.Buffer{})
+	code := execute(t.Context(), []string{"check", "-c", cfg, "--warning", "2d", "--critical", "1w", "--pools=false"}, &stdout, &bytes.Buffer{})
 	if code != checkCritical || !strings.Contains(stdout.String(), "job j never ran") {
 		t.Errorf("--warning 2d --critical 1w: exit %d, %q; want the check to run", code, stdout.String())
 	}
