@@ -23,6 +23,9 @@ type checkOptions struct {
 	// capacityWarning and capacityCritical are the percentages of a pool allocated that are a warning and
 	// critical.
 	capacityWarning, capacityCritical int
+	certs                             bool // judge the expiry of the TLS certificates the config names
+	// certWarning and certCritical are how long before a certificate expires that is a warning and critical.
+	certWarning, certCritical time.Duration
 }
 
 // checkSystems are what check reads besides files; *zfs.Runner is one.
@@ -36,7 +39,9 @@ a WARNING) and each dataset of the job by the age of its last replication and it
 --warning: WARNING, over --critical or never replicated: CRITICAL). Datasets the config no longer names are
 not judged. With --pools (the default) it also judges the pools those datasets live on: DEGRADED is a
 WARNING, any other state but ONLINE CRITICAL, and so is a pool not imported; a capacity (allocated of size)
-at or over --capacity-warning or --capacity-critical likewise. It prints one line, the performance data after '|', and exits:
+at or over --capacity-warning or --capacity-critical likewise. With --certs (the default) it judges the TLS
+certificates the config names (the CA and the certificate of each target): expired or within --cert-critical
+CRITICAL, within --cert-warning a WARNING. It prints one line, the performance data after '|', and exits:
   0 OK, 1 WARNING, 2 CRITICAL,
   3 UNKNOWN: the config or status cannot be read, or the command line is wrong.
 Durations take the config's units: 90m, 36h, 2d, 1w.`
@@ -69,6 +74,10 @@ func newCheckCmd() *cobra.Command {
 	f.BoolVar(&opts.pools, "pools", true, "judge the health and capacity of the pools (--pools=false: leave them out)")
 	f.IntVar(&opts.capacityWarning, "capacity-warning", 80, "percentage of a pool allocated that is a warning")
 	f.IntVar(&opts.capacityCritical, "capacity-critical", 90, "percentage of a pool allocated that is critical")
+	f.BoolVar(&opts.certs, "certs", true, "judge the expiry of the TLS certificates (--certs=false: leave them out)")
+	opts.certWarning, opts.certCritical = 30*24*time.Hour, 7*24*time.Hour
+	f.Var((*flagDuration)(&opts.certWarning), "cert-warning", "how long before a certificate expires is a warning")
+	f.Var((*flagDuration)(&opts.certCritical), "cert-critical", "how long before a certificate expires is critical")
 	return cmd
 }
 
@@ -91,6 +100,10 @@ func (o checkOptions) validate() error {
 	if o.capacityWarning < 1 || o.capacityWarning > o.capacityCritical || o.capacityCritical > 100 {
 		return fmt.Errorf("--capacity-warning %d and --capacity-critical %d: use percentages with 1 <= warning <= critical <= 100",
 			o.capacityWarning, o.capacityCritical)
+	}
+	if o.certCritical > o.certWarning {
+		return fmt.Errorf("--cert-critical %s is longer than --cert-warning %s; the warning must come first",
+			config.Duration(o.certCritical), config.Duration(o.certWarning))
 	}
 	return nil
 }
@@ -120,6 +133,9 @@ func runCheck(ctx context.Context, opts checkOptions, sys checkSystems, now time
 			names = append(names, zfs.Pool(ds))
 		}
 		judgeSystemPools(ctx, &v, sys, names, opts)
+	}
+	if opts.certs {
+		judgeCerts(&v, senderCertFiles(cfg, jobs), now, opts)
 	}
 	return v.state, v.line()
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotzfs/hotzfs/certs"
 	"github.com/hotzfs/hotzfs/job"
 	"github.com/hotzfs/hotzfs/replication"
 	"github.com/hotzfs/hotzfs/zfs"
@@ -30,7 +31,26 @@ jobs:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{"ca.crt", "c.crt"} {
+		writeCert(t, filepath.Join(filepath.Dir(path), name), time.Now(), 10*365*24*time.Hour)
+	}
 	return path
+}
+
+// writeCert writes a certificate valid from now for the given time (a bundle of several, if more are given).
+func writeCert(t *testing.T, path string, now time.Time, valid ...time.Duration) {
+	t.Helper()
+	var pemData []byte
+	for _, d := range valid {
+		ca, err := certs.NewCA("test", certs.Validity{Now: now, Duration: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemData = append(pemData, ca.CertPEM...)
+	}
+	if err := os.WriteFile(path, pemData, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // recordRun records a run of job j over datasets at the given time; errs fail the steps they name.
@@ -53,7 +73,7 @@ func recordRun(t *testing.T, state string, at time.Time, steps job.Steps, datase
 
 func defaultCheck(config string) checkOptions {
 	return checkOptions{config: config, warning: 2 * time.Hour, critical: 24 * time.Hour, pools: true,
-		capacityWarning: 80, capacityCritical: 90}
+		capacityWarning: 80, capacityCritical: 90, certs: true, certWarning: 30 * 24 * time.Hour, certCritical: 7 * 24 * time.Hour}
 }
 
 // fakePools is the pools a check sees.
@@ -77,8 +97,8 @@ func TestCheckExitCodes(t *testing.T) {
 	}
 	recordRun(t, state, now.Add(-30*time.Minute), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
 	code, msg = runCheck(t.Context(), opts, healthyTank, now)
-	if code != checkOK || !strings.HasPrefix(msg, "HOTZFS OK - 1 job(s), 2 dataset(s) replicated within 2h, 1 pool(s) ONLINE under 80% |") ||
-		!strings.HasSuffix(msg, " | 'j:tank/a lag'=1800s;7200;86400;0 'j:tank/b lag'=1800s;7200;86400;0 'tank capacity'=20.0%;80;90;0;100") {
+	if code != checkOK || !strings.HasPrefix(msg, "HOTZFS OK - 1 job(s), 2 dataset(s) replicated within 2h, 1 pool(s) ONLINE under 80%, 2 certificate file(s) valid beyond 30d |") ||
+		!strings.Contains(msg, " | 'j:tank/a lag'=1800s;7200;86400;0 'j:tank/b lag'=1800s;7200;86400;0 'tank capacity'=20.0%;80;90;0;100 'cert ") {
 		t.Errorf("fresh backup: %d %q, want OK with each dataset's lag as performance data", code, msg)
 	}
 	if code, msg := runCheck(t.Context(), opts, healthyTank, now.Add(3*time.Hour)); code != checkWarning || !strings.Contains(msg, "tank/a last replicated 3h30m ago") {
@@ -164,6 +184,7 @@ func TestCheckUsageErrorsAreUnknown(t *testing.T) {
 		{[]string{"--warning", "2d", "--critical", "1d"}, "--warning 2d is longer than --critical 1d"},
 		{[]string{"--job", "nope"}, `no job "nope"`},
 		{[]string{"--capacity-warning", "95", "--capacity-critical", "90"}, "1 <= warning <= critical <= 100"},
+		{[]string{"--cert-warning", "7d", "--cert-critical", "30d"}, "--cert-critical 30d is longer than --cert-warning 7d"},
 		{[]string{"--log-level", "loud"}, "use one of debug, info, warn, error"},
 	} {
 		var stdout, stderr bytes.Buffer
