@@ -41,14 +41,13 @@ func judgeJobs(v *verdict, jobs []config.Job, st job.Status, now time.Time, opts
 // recorded).
 func judgeDataset(v *verdict, jobName, ds string, d job.DatasetStatus, now time.Time, opts checkOptions) {
 	label := jobName + ":" + ds + " lag"
-	warn, crit := fmt.Sprint(int64(opts.warning.Seconds())), fmt.Sprint(int64(opts.critical.Seconds()))
 	if d.LastReplicated.IsZero() {
 		v.add(checkCritical, "%s never replicated", ds)
-		v.perfdata(label, "U", warn, crit, "0")
+		v.perfdata(label, "U", ageThresholds(opts)...)
 		return
 	}
 	lag := now.Sub(d.LastReplicated)
-	v.perfdata(label, seconds(lag), warn, crit, "0")
+	v.perfdata(label, seconds(lag), ageThresholds(opts)...)
 	state, what := ageState(lag, opts), fmt.Sprintf("%s last replicated %s ago", ds, span(lag))
 	if !d.LastSnapshotTime.IsZero() {
 		if snap := now.Sub(d.LastSnapshotTime); ageState(snap, opts) != checkOK {
@@ -59,6 +58,11 @@ func judgeDataset(v *verdict, jobName, ds string, d job.DatasetStatus, now time.
 	if state != checkOK {
 		v.add(state, "%s", what)
 	}
+}
+
+// ageThresholds are the warning, critical and minimum of an age's performance data, in seconds.
+func ageThresholds(opts checkOptions) []string {
+	return []string{fmt.Sprint(int64(opts.warning.Seconds())), fmt.Sprint(int64(opts.critical.Seconds())), "0"}
 }
 
 // ageState is the state of a backup this old.

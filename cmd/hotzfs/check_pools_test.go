@@ -49,7 +49,7 @@ func TestCheckPoolsUnreadable(t *testing.T) {
 	state := t.TempDir()
 	recordRun(t, state, now.Add(-time.Hour), job.AllSteps, []string{"tank/a", "tank/b"}, nil)
 	opts := defaultCheck(writeSenderConfig(t, state))
-	broken := fakePools{err: errors.New("zpool list: exec: \"zpool\": executable file not found in $PATH")}
+	broken := fakeSystems{poolErr: errors.New("zpool list: exec: \"zpool\": executable file not found in $PATH")}
 	if code, msg := runCheck(t.Context(), opts, broken, now); code != checkUnknown || !strings.Contains(msg, "cannot read the pools") {
 		t.Errorf("zpool fails: %d %q, want UNKNOWN", code, msg)
 	}

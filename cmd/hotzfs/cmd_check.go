@@ -16,6 +16,7 @@ import (
 
 type checkOptions struct {
 	config   string
+	receiver bool // check the receiver (its clients, pool and certificates) instead of the sender
 	jobs     []string
 	warning  time.Duration // age of the newest backup that is a warning
 	critical time.Duration // and that is critical
@@ -31,6 +32,7 @@ type checkOptions struct {
 // checkSystems are what check reads besides files; *zfs.Runner is one.
 type checkSystems interface {
 	PoolHealth(ctx context.Context) ([]zfs.PoolStatus, error)
+	List(ctx context.Context, roots []string, opts zfs.ListOptions) ([]zfs.Dataset, error)
 }
 
 const checkLong = `check is a monitoring plugin (Nagios, Icinga, Checkmk, ...). It reads the status the runs record and
@@ -44,6 +46,9 @@ certificates the config names (the CA and the certificate of each target): expir
 CRITICAL, within --cert-warning a WARNING. It prints one line, the performance data after '|', and exits:
   0 OK, 1 WARNING, 2 CRITICAL,
   3 UNKNOWN: the config or status cannot be read, or the command line is wrong.
+With --receiver it checks the receiver instead (-c defaults to ` + defaultReceiverConfig + `): each client by the
+age of its newest snapshot there (over --warning: WARNING, over --critical or none: CRITICAL), the pool of its
+root, and its TLS certificates.
 Durations take the config's units: 90m, 36h, 2d, 1w.`
 
 func newCheckCmd() *cobra.Command {
@@ -56,6 +61,9 @@ func newCheckCmd() *cobra.Command {
 			return checkUsage(cmd, positional()(cmd, args))
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.receiver && !cmd.Flags().Changed("config") {
+				opts.config = defaultReceiverConfig
+			}
 			code, msg := runCheck(cmd.Context(), opts, zfs.NewRunner(nil), time.Now())
 			fmt.Fprintln(cmd.OutOrStdout(), msg)
 			if code != checkOK {
@@ -66,7 +74,8 @@ func newCheckCmd() *cobra.Command {
 	}
 	cmd.SetFlagErrorFunc(checkUsage)
 	f := cmd.Flags()
-	f.StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file")
+	f.StringVarP(&opts.config, "config", "c", "/etc/hotzfs/hotzfs.yaml", "sender config file (with --receiver: the receiver's, default "+defaultReceiverConfig+")")
+	f.BoolVar(&opts.receiver, "receiver", false, "check the receiver: each client by the age of its newest backup there")
 	f.StringSliceVar(&opts.jobs, "job", nil, "check only these jobs (repeat, or separate with commas)")
 	opts.warning, opts.critical = 2*time.Hour, 24*time.Hour
 	f.Var((*flagDuration)(&opts.warning), "warning", "age of the last replication or snapshot that is a warning")
@@ -91,8 +100,14 @@ func checkUsage(cmd *cobra.Command, err error) error {
 	return exitError{code: checkUnknown}
 }
 
-// validate refuses thresholds in the wrong order.
+// defaultReceiverConfig is the config check --receiver reads unless told otherwise.
+const defaultReceiverConfig = "/etc/hotzfs/receiver.yaml"
+
+// validate refuses thresholds in the wrong order, and options of the other side.
 func (o checkOptions) validate() error {
+	if o.receiver && len(o.jobs) > 0 {
+		return errors.New("--job is for the sender; check --receiver judges every client of the receiver")
+	}
 	if o.warning > o.critical {
 		return fmt.Errorf("--warning %s is longer than --critical %s; the warning must come first",
 			config.Duration(o.warning), config.Duration(o.critical))
@@ -112,6 +127,9 @@ func (o checkOptions) validate() error {
 func runCheck(ctx context.Context, opts checkOptions, sys checkSystems, now time.Time) (int, string) {
 	if err := opts.validate(); err != nil {
 		return unknown(err)
+	}
+	if opts.receiver {
+		return runReceiverCheck(ctx, opts, sys, now)
 	}
 	cfg, err := config.LoadSender(opts.config)
 	if err != nil {

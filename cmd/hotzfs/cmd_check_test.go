@@ -76,15 +76,21 @@ func defaultCheck(config string) checkOptions {
 		capacityWarning: 80, capacityCritical: 90, certs: true, certWarning: 30 * 24 * time.Hour, certCritical: 7 * 24 * time.Hour}
 }
 
-// fakePools is the pools a check sees.
-type fakePools struct {
-	pools []zfs.PoolStatus
-	err   error
+// fakeSystems are the pools and datasets a check sees.
+type fakeSystems struct {
+	pools   []zfs.PoolStatus
+	poolErr error
+	listing []zfs.Dataset
+	listErr error
 }
 
-func (f fakePools) PoolHealth(context.Context) ([]zfs.PoolStatus, error) { return f.pools, f.err }
+func (f fakeSystems) PoolHealth(context.Context) ([]zfs.PoolStatus, error) { return f.pools, f.poolErr }
 
-var healthyTank = fakePools{pools: []zfs.PoolStatus{{Name: "tank", Health: "ONLINE", Size: 100 << 30, Allocated: 20 << 30}}}
+func (f fakeSystems) List(context.Context, []string, zfs.ListOptions) ([]zfs.Dataset, error) {
+	return f.listing, f.listErr
+}
+
+var healthyTank = fakeSystems{pools: []zfs.PoolStatus{{Name: "tank", Health: "ONLINE", Size: 100 << 30, Allocated: 20 << 30}}}
 
 func TestCheckExitCodes(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -185,6 +191,7 @@ func TestCheckUsageErrorsAreUnknown(t *testing.T) {
 		{[]string{"--job", "nope"}, `no job "nope"`},
 		{[]string{"--capacity-warning", "95", "--capacity-critical", "90"}, "1 <= warning <= critical <= 100"},
 		{[]string{"--cert-warning", "7d", "--cert-critical", "30d"}, "--cert-critical 30d is longer than --cert-warning 7d"},
+		{[]string{"--receiver", "--job", "j"}, "--job is for the sender"},
 		{[]string{"--log-level", "loud"}, "use one of debug, info, warn, error"},
 	} {
 		var stdout, stderr bytes.Buffer

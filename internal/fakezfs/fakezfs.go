@@ -51,6 +51,17 @@ func Zpool(t testing.TB, dir string, pools ...Pool) {
 	write(t, dir, "zpool", b.String())
 }
 
+// Zfs writes into dir a zfs that prints listing for every `zfs list` and fails anything else.
+func Zfs(t testing.TB, dir, listing string) {
+	t.Helper()
+	out := filepath.Join(dir, "zfs-list.out")
+	if err := os.WriteFile(out, []byte(listing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "zfs", fmt.Sprintf("#!/bin/sh\n[ \"$1\" = list ] || { echo \"unexpected arguments: $*\" >&2; exit 2; }\n"+
+		"while IFS= read -r line; do printf '%%s\\n' \"$line\"; done < '%s'\n", out))
+}
+
 func write(t testing.TB, dir, name, script string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
