@@ -45,7 +45,8 @@ at or over --capacity-warning or --capacity-critical likewise. With --certs (the
 certificates the config names (the CA and the certificate of each target): expired or within --cert-critical
 CRITICAL, within --cert-warning a WARNING. It prints one line, the performance data after '|', and exits:
   0 OK, 1 WARNING, 2 CRITICAL,
-  3 UNKNOWN: the config or status cannot be read, or the command line is wrong.
+  3 UNKNOWN: the command line is wrong, or something could not be read (the config, the status, the
+    pools, a certificate) and nothing found is worse.
 With --receiver it checks the receiver instead (-c defaults to ` + defaultReceiverConfig + `): each client by the
 age of its newest snapshot there (over --warning: WARNING, over --critical or none: CRITICAL), the pool of its
 root, and its TLS certificates.

@@ -206,6 +206,11 @@ func TestCheckUsageErrorsAreUnknown(t *testing.T) {
 	if code != checkCritical || !strings.Contains(stdout.String(), "job j never ran") {
 		t.Errorf("--warning 2d --critical 1w: exit %d, %q; want the check to run", code, stdout.String())
 	}
+	var help bytes.Buffer
+	if code := execute(t.Context(), []string{"--help"}, &help, &bytes.Buffer{}); code != exitOK ||
+		!strings.Contains(help.String(), "check exits as a monitoring plugin instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN") {
+		t.Errorf("hotzfs --help (exit %d) does not give check's exit codes:\n%s", code, help.String())
+	}
 }
 
 func TestSpan(t *testing.T) {

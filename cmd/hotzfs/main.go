@@ -34,7 +34,9 @@ const exitCodesHelp = `Exit codes:
   3    partial failure: some jobs or datasets failed
   4    another hotzfs run holds the job's lock (failback, migrate); backup, snapshot,
        replicate and prune skip a locked job instead: "skipped, already running", exit 0
-  130  interrupted (SIGINT, e.g. Ctrl-C, or SIGTERM)`
+  130  interrupted (SIGINT, e.g. Ctrl-C, or SIGTERM)
+check exits as a monitoring plugin instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+(also for a wrong command line); see hotzfs check --help.`
 
 // usageError marks errors caused by the user's input; main exits with exitUsage for them.
 type usageError struct{ err error }
