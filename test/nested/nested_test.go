@@ -416,7 +416,7 @@ func TestNestedMigrate(t *testing.T) {
 	out = h.run(t, migrate...)
 	backup1.RemoveAtEnd(t, name)
 	backup1.WaitAgent(t, name)
-	t.Logf("FIGURE migrate: %s", lineWith(out, "down for"))
+	t.Logf("FIGURE migrate: %s", lineWith(out, "migrated "+name+": down for"))
 	if st := hv1.State(t, name); st != "shutoff" {
 		t.Errorf("the guest is %s on hv1 after the migrate, want shutoff", st)
 	}
