@@ -371,8 +371,9 @@ func TestNestedBackupRestoreGuestFailover(t *testing.T) {
 // TestNestedMigrate: hotzfs migrate moves a running guest with two disks from hv1 to backup1, where the
 // receiver lets hv1 clone (allow_clone): backups while it runs, then a last small incremental with it stopped,
 // and it boots on backup1 on clones of that set with everything it wrote before the migrate began. Before
-// that, a migrate whose clone the receiver refuses after the guest was stopped (a dataset in the way) starts
-// the guest on hv1 again, and nothing is defined on backup1. While the guest runs on backup1, hv1's backups
+// that, a migrate to a libvirt that does not answer is refused with nothing done, and a migrate whose clone
+// the receiver refuses after the guest was stopped (a dataset in the way) starts the guest on hv1 again;
+// neither defines anything on backup1. While the guest runs on backup1, hv1's backups
 // leave it out, and failback --sync-only brings its writes to hv1 incrementally with the guest running;
 // failback then moves it home, and hv1's backups take it again, incrementally from the migration's set.
 func TestNestedMigrate(t *testing.T) {
@@ -390,11 +391,24 @@ func TestNestedMigrate(t *testing.T) {
 	received := func(ds string) string { return dst + "/backup/hv1/hosts/hv1/" + ds }
 	migrate := []string{"migrate", "--config", h.sender, "--to", uriBackup1, "--shutdown-timeout", "10s", "--yes", name}
 
+	// The target's libvirt does not answer: migrate refuses before anything is done, and the guest runs on.
+	seeded := latestSet(t, g.zvol)
+	out, err := h.try(t, "migrate", "--config", h.sender, "--to", "qemu+tcp://127.0.0.1:16599/system", "--yes", name)
+	if err == nil || !strings.Contains(out, "nothing done") {
+		t.Errorf("migrate to a libvirt that does not answer: %v; want a refusal that says nothing was done", err)
+	}
+	if st := hv1.State(t, name); st != "running" {
+		t.Fatalf("the guest is %s on hv1 after the refused migrate, want running", st)
+	}
+	if now := latestSet(t, g.zvol); now != seeded {
+		t.Errorf("the refused migrate took a snapshot (@%s after @%s)", now, seeded)
+	}
+
 	// A dataset in the way of the zvol's clone: the receiver refuses the clone, after the guest was stopped
 	// for the last incremental, and migrate starts the guest on hv1 again.
 	obstacle := received(g.zvol) + "-migrated"
 	zfstest.Run(t, "zfs", "create", obstacle)
-	out, err := h.try(t, migrate...)
+	out, err = h.try(t, migrate...)
 	if err == nil || !strings.Contains(out, "runs here again") {
 		t.Fatalf("migrate with a dataset in the way of a clone: %v; want a failure that says the guest runs here again", err)
 	}
