@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,9 @@ import (
 func readmeSection(t *testing.T, heading string) string {
 	t.Helper()
 	data, err := os.ReadFile("../../README.md")
+	if errors.Is(err, fs.ErrNotExist) && os.Getenv("HOTZFS_REAL_ZFS") == "1" {
+		t.Skip("the source tree is not beside the test binary in the OpenZFS VM; the unit tier runs this test")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
